@@ -1,0 +1,3 @@
+from tfp_tnaf.cli import main
+
+main()
