@@ -28,12 +28,22 @@ __all__ = [
 # Floor on the sigmoid slopes a_j: keeps every layer strictly increasing even
 # when the conditioner drives softplus(.) to underflow.
 MIN_SLOPE = 1e-3
+# Default slope of the linear term added to the sigmoidal flows (see
+# `sigmoidal_layers`): it bounds the derivative below, so the numerical inverse
+# stays well conditioned far from the data.
+LINEAR_SLOPE = 0.1
 
 
 def _check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
     return int(value)
+
+
+def check_linear_slope(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"`linear_slope` must be a non-negative number; got {value!r}.")
+    return float(value)
 
 
 def sigmoidal_layer_sizes(hidden_units: int, num_layers: int, dense: bool) -> list[int]:
@@ -61,7 +71,8 @@ def _logsumexp_matvec(log_matrix, log_vector):
 
 
 def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
-                     num_layers: int, dense: bool) -> tuple[tf.Tensor, tf.Tensor]:
+                     num_layers: int, dense: bool,
+                     linear_slope: float = LINEAR_SLOPE) -> tuple[tf.Tensor, tf.Tensor]:
     """Deep (dense) sigmoidal flow: returns `z` and `log dz/dx`, elementwise.
 
     Each layer maps `h` (width n) to `h'` (width m) through d sigmoid units:
@@ -72,7 +83,11 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
     with `a = softplus(.) + MIN_SLOPE`, and `u`, `w` row-wise softmax. `logit(s)`
     is `log s - log(1 - s)`, both logsumexps (`1 - s = sum_j w_kj sigmoid(-c_j)`),
     so `s` never saturates. The log-derivative is chained as a log-space
-    matrix-vector product.
+    matrix-vector product. The result is `z = h_L + linear_slope * x`, with
+    `log dz/dx = logaddexp(log dh_L/dx, log linear_slope)`: in the plateaus
+    between sharp sigmoids `dh_L/dx` can be ~1e-5, and float32 `z` then no
+    longer determines `x`; the linear term keeps `dz/dx >= linear_slope`.
+    `linear_slope=0` gives the flows of Huang et al. exactly.
 
     Args:
       x: values, shape `S`.
@@ -81,6 +96,7 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
       hidden_units: d.
       num_layers: number of layers.
       dense: DDSF (widths 1 -> d -> ... -> d -> 1) or DSF (widths all 1).
+      linear_slope: slope of the added linear term, >= 0.
     """
     sizes = sigmoidal_layer_sizes(hidden_units, num_layers, dense)
     d = hidden_units
@@ -109,7 +125,12 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
         h = log_s - log_one_minus_s
         log_dc = log_dpre + tf.math.log(a) + log_sig + log_sig_neg
         log_dh = _logsumexp_matvec(log_w, log_dc) - log_s - log_one_minus_s
-    return h[..., 0], log_dh[..., 0]
+    h, log_dh = h[..., 0], log_dh[..., 0]
+    if linear_slope == 0:
+        return h, log_dh
+    log_slope = tf.constant(np.log(linear_slope), h.dtype)
+    return (h + linear_slope * tf.broadcast_to(x, shape),
+            tf.math.reduce_logsumexp(tf.stack([log_dh, log_slope + tf.zeros_like(log_dh)]), 0))
 
 
 class MonotoneElementwise(tfb.Bijector):
@@ -192,8 +213,9 @@ class _Sigmoidal(MonotoneElementwise):
 
     _dense = False
 
-    def __init__(self, params, hidden_units, num_layers, root_solver, validate_args,
-                 parameters, name):
+    def __init__(self, params, hidden_units, num_layers, linear_slope, root_solver,
+                 validate_args, parameters, name):
+        self._linear_slope = check_linear_slope(linear_slope)
         self._hidden_units = _check_positive_int(hidden_units, "hidden_units")
         self._num_layers = _check_positive_int(num_layers, "num_layers")
         super().__init__(params, root_solver=root_solver, validate_args=validate_args,
@@ -214,7 +236,8 @@ class _Sigmoidal(MonotoneElementwise):
         return self._num_layers
 
     def _transform(self, y, params):
-        return sigmoidal_layers(y, params, self._hidden_units, self._num_layers, self._dense)
+        return sigmoidal_layers(y, params, self._hidden_units, self._num_layers, self._dense,
+                                self._linear_slope)
 
 
 class DeepSigmoidal(_Sigmoidal):
@@ -249,6 +272,9 @@ class DeepSigmoidal(_Sigmoidal):
         axes are the batch shape.
       hidden_units: d, the sigmoids per layer.
       num_layers: the layers composed.
+      linear_slope: slope `delta >= 0` of a linear term added to the output,
+        `z = DSF(y) + delta * y` (default 0.1); it keeps the inverse well
+        conditioned where sharp sigmoids leave plateaus. 0 is the paper's DSF.
       root_solver: `RootSolver` for `forward`; default `RootSolver()`.
       validate_args: check inputs are finite.
       name: name of the bijector.
@@ -261,10 +287,10 @@ class DeepSigmoidal(_Sigmoidal):
     """
 
     def __init__(self, params, hidden_units: int, num_layers: int = 1,
-                 root_solver: RootSolver | None = None, validate_args: bool = False,
-                 name: str = "deep_sigmoidal"):
-        super().__init__(params, hidden_units, num_layers, root_solver, validate_args,
-                         dict(locals()), name)
+                 linear_slope: float = LINEAR_SLOPE, root_solver: RootSolver | None = None,
+                 validate_args: bool = False, name: str = "deep_sigmoidal"):
+        super().__init__(params, hidden_units, num_layers, linear_slope, root_solver,
+                         validate_args, dict(locals()), name)
 
 
 class DeepDenseSigmoidal(_Sigmoidal):
@@ -287,6 +313,8 @@ class DeepDenseSigmoidal(_Sigmoidal):
       params: float `Tensor`, pseudo-parameters on the last axis.
       hidden_units: d.
       num_layers: number of dense layers (default 2).
+      linear_slope: slope `delta >= 0` of a linear term added to the output
+        (default 0.1), as in `DeepSigmoidal`. 0 is the paper's DDSF.
       root_solver: `RootSolver` for `forward`.
       validate_args: check inputs are finite.
       name: name of the bijector.
@@ -301,10 +329,10 @@ class DeepDenseSigmoidal(_Sigmoidal):
     _dense = True
 
     def __init__(self, params, hidden_units: int, num_layers: int = 2,
-                 root_solver: RootSolver | None = None, validate_args: bool = False,
-                 name: str = "deep_dense_sigmoidal"):
-        super().__init__(params, hidden_units, num_layers, root_solver, validate_args,
-                         dict(locals()), name)
+                 linear_slope: float = LINEAR_SLOPE, root_solver: RootSolver | None = None,
+                 validate_args: bool = False, name: str = "deep_dense_sigmoidal"):
+        super().__init__(params, hidden_units, num_layers, linear_slope, root_solver,
+                         validate_args, dict(locals()), name)
 
     @classmethod
     def num_params(cls, hidden_units: int, num_layers: int = 2) -> int:

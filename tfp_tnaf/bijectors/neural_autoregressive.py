@@ -9,7 +9,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive
-from tfp_tnaf.bijectors.monotone import DeepDenseSigmoidal, DeepSigmoidal, sigmoidal_layers
+from tfp_tnaf.bijectors.monotone import (
+    LINEAR_SLOPE,
+    DeepDenseSigmoidal,
+    DeepSigmoidal,
+    check_linear_slope,
+    sigmoidal_layers,
+)
 from tfp_tnaf.roots import RootSolver
 
 tfb = tfp.bijectors
@@ -65,6 +71,8 @@ class NeuralAutoregressive(MonotoneAutoregressive):
       transform: `"dsf"` or `"ddsf"`.
       transform_units: sigmoid units `d` of each transform layer.
       transform_layers: layers of the transform; default 1 (DSF), 2 (DDSF).
+      linear_slope: slope of the linear term added to each transform (see
+        `DeepSigmoidal`); 0 gives the paper's transforms exactly.
       hidden_units: hidden layer sizes of the MADE conditioner.
       activation: activation of the MADE hidden layers.
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` or a
@@ -94,6 +102,7 @@ class NeuralAutoregressive(MonotoneAutoregressive):
                  transform: str = "dsf",
                  transform_units: int = 16,
                  transform_layers: int | None = None,
+                 linear_slope: float = LINEAR_SLOPE,
                  hidden_units: Sequence[int] = (64, 64),
                  activation: Any = "relu",
                  input_order: Any = "left-to-right",
@@ -120,6 +129,7 @@ class NeuralAutoregressive(MonotoneAutoregressive):
         self._num_params = self._transform_class.num_params(transform_units, transform_layers)
         self._transform_units = transform_units
         self._transform_layers = transform_layers
+        self._linear_slope = check_linear_slope(linear_slope)
         with tf.name_scope(name) as name:
             super().__init__(event_size, input_order, conditional_event_size, root_solver,
                              dtype, validate_args, parameters, name)
@@ -147,7 +157,8 @@ class NeuralAutoregressive(MonotoneAutoregressive):
 
     def _transform(self, y, params):
         return sigmoidal_layers(y, params, self._transform_units, self._transform_layers,
-                                dense=self._transform_name == "ddsf")
+                                dense=self._transform_name == "ddsf",
+                                linear_slope=self._linear_slope)
 
     def _conditioner(self, y, conditional_input):
         if conditional_input is None:

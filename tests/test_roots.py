@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_tnaf import RootSolver, root_diagnostics
+
+
+def cubic(x, params):
+    """f(x) = a x^3 + b x, increasing for a, b > 0."""
+    a, b = params
+    return a * x**3 + b * x, tf.math.log(3 * a * x**2 + b)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_solves_far_outside_unit_bracket(dtype):
+    target = tf.constant([-1e12, -1e6, -3.0, 0.0, 1e-3, 7.0, 1e6, 1e12], dtype)
+    params = (tf.constant(0.5, dtype), tf.constant(2.0, dtype))
+    result = RootSolver()(cubic, target, params)
+    value, _ = cubic(result.x, params)
+    np.testing.assert_allclose(value.numpy(), target.numpy(), rtol=1e-5)
+    assert bool(tf.reduce_all(result.converged))
+    diagnostics = root_diagnostics(result)
+    assert int(diagnostics["num_not_converged"]) == 0
+    assert float(diagnostics["max_residual"]) <= 1e-5 * 1e12
+
+
+def test_bracket_budget_too_small_is_reported():
+    # Two doublings reach |x| <= 4, so x^3 = 1e6 cannot be bracketed.
+    solver = RootSolver(max_bracket_steps=2, max_iterations=50)
+    result = solver(cubic, tf.constant([1e6, 1.0]), (tf.constant(1.0), tf.constant(1.0)))
+    diagnostics = root_diagnostics(result)
+    assert float(result.residual[0]) > 1.0
+    assert float(result.residual[1]) < 1e-5
+    assert float(diagnostics["max_residual"]) > 1.0
+
+
+def test_iteration_budget_too_small_is_reported():
+    result = RootSolver(max_iterations=1)(
+        cubic, tf.constant([3.3, -2.1]), (tf.constant(1.0), tf.constant(1.0)))
+    assert int(root_diagnostics(result)["num_not_converged"]) == 2
+
+
+def test_implicit_gradients_match_finite_differences():
+    target = tf.constant([0.3, 5.0, -40.0], tf.float64)
+    a = tf.Variable(0.7, dtype=tf.float64)
+    b = tf.Variable(1.3, dtype=tf.float64)
+    solver = RootSolver()
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(target)
+        x = solver(cubic, target, (a, b)).x
+        total = tf.reduce_sum(x)
+    grads = tape.gradient(total, [a, b, target])
+    eps = 1e-6
+
+    def total_at(a_, b_, t_):
+        return float(tf.reduce_sum(solver(cubic, t_, (a_, b_)).x))
+
+    fd_a = (total_at(a + eps, b, target) - total_at(a - eps, b, target)) / (2 * eps)
+    fd_b = (total_at(a, b + eps, target) - total_at(a, b - eps, target)) / (2 * eps)
+    np.testing.assert_allclose(grads[0].numpy(), fd_a, rtol=1e-6)
+    np.testing.assert_allclose(grads[1].numpy(), fd_b, rtol=1e-6)
+    _, log_df = cubic(x, (a, b))
+    np.testing.assert_allclose(grads[2].numpy(), np.exp(-log_df.numpy()), rtol=1e-10)
+
+
+def test_non_finite_targets_map_to_limits():
+    result = RootSolver()(cubic, tf.constant([np.nan, np.inf, -np.inf, 2.0]),
+                          (tf.constant(1.0), tf.constant(1.0)))
+    x = result.x.numpy()
+    assert np.isnan(x[0]) and x[1] == np.inf and x[2] == -np.inf and np.isfinite(x[3])
+
+
+def test_runs_under_xla():
+    solve = tf.function(lambda t: RootSolver()(cubic, t, (tf.constant(1.0), tf.constant(1.0))).x,
+                        jit_compile=True)
+    target = tf.constant([-5.0, 0.5, 300.0])
+    np.testing.assert_allclose(solve(target).numpy(),
+                               RootSolver()(cubic, target, (1.0, 1.0)).x.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_iterations=0), dict(max_bracket_steps=-1),
+                                    dict(rtol=0.0), dict(atol=-1.0), dict(max_iterations=2.5)])
+def test_invalid_options_name_the_argument(kwargs):
+    with pytest.raises(ValueError, match=list(kwargs)[0]):
+        RootSolver(**kwargs)
