@@ -1,0 +1,1 @@
+"""Benchmarks of tfp_tnaf (not part of the test suite)."""

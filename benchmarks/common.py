@@ -1,0 +1,75 @@
+"""Timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+__all__ = ["count_parameters", "markdown_table", "maf", "time_call", "train_step_fn"]
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+
+def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `fn()` in seconds, after `warmup` calls (tracing, compiling)."""
+    for _ in range(warmup):
+        _block(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _block(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _block(result) -> None:
+    for t in tf.nest.flatten(result):
+        if hasattr(t, "numpy"):
+            t.numpy()
+
+
+def count_parameters(module: tf.Module) -> int:
+    return int(sum(np.prod(v.shape) for v in module.trainable_variables))
+
+
+def train_step_fn(distribution: tfd.Distribution, batch: tf.Tensor,
+                  jit_compile: bool | None = None, compiled: bool = True) -> Callable:
+    """A function running one Adam step on `-mean log_prob(batch)`."""
+    import tf_keras
+
+    variables = distribution.trainable_variables
+    optimizer = tf_keras.optimizers.Adam(1e-4)
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(distribution.log_prob(batch))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    return tf.function(step, jit_compile=jit_compile) if compiled else step
+
+
+def maf(event_size: int, num_layers: int = 5, hidden_units: tuple[int, ...] = (512, 512),
+        ) -> tfb.Bijector:
+    """TFP's MAF: `num_layers` MADE-conditioned affine layers with reversals between."""
+    layers = []
+    for _ in range(num_layers):
+        layers += [tfb.MaskedAutoregressiveFlow(
+            tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units))),
+            tfb.Permute(list(reversed(range(event_size))))]
+    bijector = tfb.Chain(layers[:-1])
+    bijector.forward(tf.zeros([1, event_size]))  # builds the MADE variables
+    return bijector
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
