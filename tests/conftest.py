@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 
 @pytest.fixture(autouse=True)
 def _seed():
-    tf.random.set_seed(0)
-    np.random.seed(0)
+    # Python, NumPy and TensorFlow seeds: initialisations do not depend on test order.
+    tf_keras.utils.set_random_seed(0)
 
 
 def randomize_variables(module: tf.Module, scale: float = 0.5, seed: int = 0) -> None:

@@ -6,18 +6,26 @@ from tfp_tnaf.bijectors import (
     MonotoneAutoregressive,
     MonotoneElementwise,
     NeuralAutoregressive,
+    TransformerAutoregressive,
+    stacked_transformer_autoregressive,
 )
+from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
+from tfp_tnaf.nn.transformer import AutoregressiveTransformer
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoregressiveTransformer",
     "DeepDenseSigmoidal",
     "DeepSigmoidal",
     "MonotoneAutoregressive",
     "MonotoneElementwise",
+    "MonotoneHypernetwork",
     "NeuralAutoregressive",
     "RootResult",
     "RootSolver",
+    "TransformerAutoregressive",
     "root_diagnostics",
+    "stacked_transformer_autoregressive",
 ]

@@ -188,7 +188,7 @@ class MonotoneAutoregressive(tfb.Bijector):
     def _inverse_and_log_det(self, y, conditional_input):
         raise NotImplementedError
 
-    def _decoder(self, z, conditional_input):
+    def _decoder(self, z, conditional_input, **decoder_kwargs):
         raise NotImplementedError
 
     def _inverse(self, y, conditional_input=None):
@@ -203,8 +203,12 @@ class MonotoneAutoregressive(tfb.Bijector):
     def _forward(self, x, conditional_input=None):
         return self.solve_forward(x, conditional_input=conditional_input).x
 
-    def solve_forward(self, x, conditional_input=None) -> RootResult:
-        """Noise -> data as a `RootResult`: samples, residuals, convergence flags."""
+    def solve_forward(self, x, conditional_input=None, **decoder_kwargs) -> RootResult:
+        """Noise -> data as a `RootResult`: samples, residuals, convergence flags.
+
+        `decoder_kwargs` go to the subclass's decoder (for example
+        `cached=False` selects T-NAF's uncached reference path).
+        """
         x = self._check_event(tf.convert_to_tensor(x, dtype=self.dtype, name="x"), "x")
         conditional_input = self._check_conditional(conditional_input)
         if conditional_input is not None:
@@ -213,5 +217,5 @@ class MonotoneAutoregressive(tfb.Bijector):
             x = tf.broadcast_to(x, tf.concat([shape, [self._event_size]], 0))
             conditional_input = tf.broadcast_to(
                 conditional_input, tf.concat([shape, [self._conditional_event_size]], 0))
-        step_fn, state = self._decoder(x, conditional_input)
+        step_fn, state = self._decoder(x, conditional_input, **decoder_kwargs)
         return solve_autoregressive(x, self._sequence, step_fn, self._root_solver, state)

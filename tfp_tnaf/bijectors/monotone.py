@@ -22,6 +22,7 @@ __all__ = [
     "DeepDenseSigmoidal",
     "DeepSigmoidal",
     "MonotoneElementwise",
+    "monotone_network",
     "sigmoidal_layers",
 ]
 
@@ -131,6 +132,71 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
     log_slope = tf.constant(np.log(linear_slope), h.dtype)
     return (h + linear_slope * tf.broadcast_to(x, shape),
             tf.math.reduce_logsumexp(tf.stack([log_dh, log_slope + tf.zeros_like(log_dh)]), 0))
+
+
+def _log_sech2(u):
+    """log(1 - tanh(u)^2), stable for large |u|."""
+    a = tf.abs(u)
+    return 2.0 * (np.log(2.0) - a - tf.math.softplus(-2.0 * a))
+
+
+def _shared_matvec(matrix, vectors):
+    """`matrix @ v` for every `v` on the last axis of `vectors`: one 2-D matmul."""
+    flat = tf.reshape(vectors, [-1, tf.shape(vectors)[-1]])
+    product = tf.matmul(flat, matrix, transpose_b=True)
+    return tf.reshape(product, tf.concat([tf.shape(vectors)[:-1], tf.shape(matrix)[:1]], 0))
+
+
+def _log_matvec_exp(log_matrix, log_vector):
+    """log(exp(log_matrix) @ exp(log_vector)) for one shared matrix, as a matmul.
+
+    Both factors are shifted by their maxima before exponentiating (the
+    log-sum-exp trick), so this is a dense matmul rather than an
+    `[..., H, H]` logsumexp. A sum that still underflows is floored at the
+    smallest normal number: that only happens where the term is negligible
+    next to the linear skip it is added to.
+    """
+    row_max = tf.reduce_max(log_matrix, axis=-1)
+    vector_max = tf.stop_gradient(tf.reduce_max(log_vector, axis=-1, keepdims=True))
+    product = _shared_matvec(tf.exp(log_matrix - row_max[:, tf.newaxis]),
+                             tf.exp(log_vector - vector_max))
+    tiny = np.finfo(log_vector.dtype.as_numpy_dtype).tiny
+    return tf.math.log(tf.maximum(product, tiny)) + row_max + vector_max
+
+
+def monotone_network_num_params(hidden_units: int) -> int:
+    """Per-element pseudo-parameters of `monotone_network`: w1, b1, b2, w3, b3, c."""
+    return 4 * _check_positive_int(hidden_units, "hidden_units") + 2
+
+
+def monotone_network(x: tf.Tensor, params: tf.Tensor, log_mixing: tf.Tensor,
+                     linear_slope: float = LINEAR_SLOPE) -> tuple[tf.Tensor, tf.Tensor]:
+    """Increasing network 1 -> H -> H -> 1 of R onto R: returns `z` and `log dz/dx`.
+
+      h1 = tanh(exp(w1) x + b1),        h2 = tanh(exp(M) h1 + b2),
+      z  = exp(w3) . h2 + b3 + (softplus(c) + linear_slope) x,
+
+    with the per-element `w1, b1, b2, w3` (H each), `b3`, `c` read from the last
+    axis of `params` and the H x H log-weights `M = log_mixing` shared by all
+    elements (T-NAF's amortisation: a hypernetwork emits the per-element part).
+    The tanh part is bounded; the positive linear skip makes the map onto R and
+    bounds its slope below. The log-derivative is chained in log space
+    (logsumexp of sums), with `log(1 - tanh(u)^2)` evaluated stably.
+    """
+    hidden = tf.compat.dimension_value(log_mixing.shape[-1])
+    shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(params)[:-1])
+    x = tf.broadcast_to(x, shape)
+    w1, b1, b2, w3, b3_c = tf.split(params, [hidden] * 4 + [2], axis=-1)
+    b3, c = tf.unstack(b3_c, axis=-1)
+    u1 = tf.exp(w1) * x[..., tf.newaxis] + b1
+    log_dh1 = w1 + _log_sech2(u1)
+    u2 = _shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
+    log_dh2 = _log_matvec_exp(log_mixing, log_dh1) + _log_sech2(u2)
+    skip = tf.math.softplus(c) + linear_slope
+    z = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * x
+    log_dz = tf.reduce_logsumexp(
+        tf.stack([tf.reduce_logsumexp(w3 + log_dh2, axis=-1), tf.math.log(skip)]), axis=0)
+    return z, log_dz
 
 
 class MonotoneElementwise(tfb.Bijector):

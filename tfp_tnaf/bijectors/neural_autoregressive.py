@@ -7,6 +7,7 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 
 from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive
 from tfp_tnaf.bijectors.monotone import (
@@ -144,7 +145,14 @@ class NeuralAutoregressive(MonotoneAutoregressive):
                 activation=activation,
                 kernel_initializer=kernel_initializer,
                 dtype=self.dtype)
-            self._made.build((None, self.event_size))
+            # TFP's MADE creates its Activation layers without a dtype, so they
+            # take Keras' floatx and would round float64 activations to float32.
+            floatx = tf_keras.backend.floatx()
+            tf_keras.backend.set_floatx(self.dtype.name)
+            try:
+                self._made.build((None, self.event_size))
+            finally:
+                tf_keras.backend.set_floatx(floatx)
 
     @property
     def transform(self) -> str:

@@ -1,0 +1,32 @@
+"""Small instances of every autoregressive flow of the package, for the shared test battery."""
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+from conftest import randomize_variables
+
+from tfp_tnaf import NeuralAutoregressive, TransformerAutoregressive
+
+tfd = tfp.distributions
+
+SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
+SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
+                  psi_units=8, transform_units=8, hypernetwork_units=8)
+
+# name -> (class, small keyword arguments, scale of the weight perturbation)
+FLOWS = {
+    "naf-dsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="dsf"), 0.3),
+    "naf-ddsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="ddsf"), 0.3),
+    "tnaf": (TransformerAutoregressive, SMALL_TNAF, 0.3),
+}
+
+
+def make_flow(name, event_size=4, dtype=tf.float32, scale=None, **kwargs):
+    """A small flow of kind `name`, its weights perturbed away from the initialisation."""
+    cls, options, default_scale = FLOWS[name]
+    flow = cls(event_size, dtype=dtype, **dict(options, **kwargs))
+    randomize_variables(flow, scale=default_scale if scale is None else scale)
+    return flow
+
+
+def normal_base(size, dtype=tf.float32):
+    return tfd.Sample(tfd.Normal(tf.constant(0.0, dtype), 1.0), [size])

@@ -1,0 +1,193 @@
+"""Causal transformer conditioner, one token per dimension, with cached decoding."""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+import tf_keras
+
+__all__ = ["AutoregressiveTransformer"]
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    return value
+
+
+class AutoregressiveTransformer(tf_keras.layers.Layer):
+    """Maps `x` in R^D to one pseudo-parameter vector `psi_i` per dimension, `psi_i(x_<i)`.
+
+    Token `i` is `tanh(Linear(x_i))`; the sequence is shifted right by one
+    behind a learnable start token (plus a linear projection of the context
+    `c`, for conditional densities), so position `i` sees only `x_<i`; a
+    learnable position embedding is added. Then `num_layers` pre-norm blocks
+
+      t = t + MHA(LayerNorm(t))  (causal),   t = t + MLP(LayerNorm(t))  (GELU),
+
+    a final LayerNorm, and a head `Dense -> tanh -> Dense` whose last layer is
+    zero-initialised. Positions are in autoregressive order: reorder `x`
+    before calling.
+
+    `call` is the parallel pass (training, density evaluation). `decode_step`
+    processes one new position with the keys and values of the earlier ones
+    kept in a cache, so sampling costs D single-token steps.
+
+    Args:
+      event_size: D, the sequence length.
+      output_units: size of `psi_i`.
+      num_layers, num_heads, embedding_units, mlp_units, head_units: sizes.
+      dropout: dropout rate on the attention and MLP outputs (training only).
+      conditional_event_size: size of the context vector, or None.
+    """
+
+    def __init__(self, event_size: int, output_units: int = 128, num_layers: int = 4,
+                 num_heads: int = 4, embedding_units: int = 16, mlp_units: int = 64,
+                 head_units: int = 256, dropout: float = 0.0,
+                 conditional_event_size: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("event_size", event_size), ("output_units", output_units),
+                            ("num_layers", num_layers), ("num_heads", num_heads),
+                            ("embedding_units", embedding_units), ("mlp_units", mlp_units),
+                            ("head_units", head_units)):
+            _check_positive_int(value, name)
+        if embedding_units % num_heads:
+            raise ValueError(f"`embedding_units` ({embedding_units}) must be a multiple of "
+                             f"`num_heads` ({num_heads}).")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1); got {dropout!r}.")
+        self.event_size = event_size
+        self.num_heads = num_heads
+        self.embedding_units = embedding_units
+        self.conditional_event_size = conditional_event_size
+        e, dt = embedding_units, self.dtype
+
+        def dense(units, name, **kw):
+            return tf_keras.layers.Dense(units, name=name, dtype=dt, **kw)
+
+        def norm(name):
+            return tf_keras.layers.LayerNormalization(epsilon=1e-5, name=name, dtype=dt)
+
+        self.token = dense(e, "token", activation="tanh")
+        self.context = dense(e, "context", use_bias=False) if conditional_event_size else None
+        self.blocks = []
+        for i in range(num_layers):
+            self.blocks.append(dict(
+                norm_attention=norm(f"block{i}_norm_attention"),
+                query=dense(e, f"block{i}_query"), key=dense(e, f"block{i}_key"),
+                value=dense(e, f"block{i}_value"), output=dense(e, f"block{i}_output"),
+                norm_mlp=norm(f"block{i}_norm_mlp"),
+                mlp_in=dense(mlp_units, f"block{i}_mlp_in", activation="gelu"),
+                mlp_out=dense(e, f"block{i}_mlp_out")))
+        self.dropout = tf_keras.layers.Dropout(dropout, dtype=dt) if dropout else None
+        self.final_norm = norm("final_norm")
+        self.head_hidden = dense(head_units, "head_hidden", activation="tanh")
+        self.head_output = dense(output_units, "head_output", kernel_initializer="zeros")
+        self.start = self.add_weight("start_token", shape=[e], dtype=dt,
+                                     initializer=tf_keras.initializers.RandomNormal(stddev=0.02))
+        self.position = self.add_weight(
+            "position_embedding", shape=[event_size, e], dtype=dt,
+            initializer=tf_keras.initializers.RandomNormal(stddev=0.02))
+        self._build_sublayers()
+
+    def _build_sublayers(self):
+        e = self.embedding_units
+        self.token.build((None, 1))
+        if self.context is not None:
+            self.context.build((None, self.conditional_event_size))
+        # Sequences are always [batch, positions, features] (a single position
+        # when decoding): LayerNormalization fixes the rank it is built for.
+        for block in self.blocks:
+            for name in ("norm_attention", "query", "key", "value", "output", "norm_mlp",
+                         "mlp_in"):
+                block[name].build((None, None, e))
+            block["mlp_out"].build((None, None, block["mlp_in"].units))
+        self.final_norm.build((None, None, e))
+        self.head_hidden.build((None, None, e))
+        self.head_output.build((None, None, self.head_hidden.units))
+        self.built = True
+
+    def _start_token(self, conditional_input, batch_shape):
+        start = tf.broadcast_to(self.start, tf.concat([batch_shape, [self.embedding_units]], 0))
+        if self.context is not None:
+            start = start + self.context(conditional_input)
+        return start
+
+    def _drop(self, t):
+        return self.dropout(t) if self.dropout is not None else t
+
+    def _split_heads(self, t):
+        # [..., L, E] -> [..., heads, L, E / heads]
+        shape = tf.concat([tf.shape(t)[:-1], [self.num_heads, -1]], 0)
+        return tf.experimental.numpy.swapaxes(tf.reshape(t, shape), -2, -3)
+
+    def _merge_heads(self, t):
+        t = tf.experimental.numpy.swapaxes(t, -2, -3)
+        return tf.reshape(t, tf.concat([tf.shape(t)[:-2], [self.embedding_units]], 0))
+
+    def _attend(self, query, keys, values, mask):
+        """Scaled dot-product attention; `mask` is True where attending is allowed."""
+        scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
+        scores = tf.matmul(query, keys, transpose_b=True) * scale
+        scores = tf.where(mask, scores, tf.constant(-1e9, scores.dtype))
+        return tf.matmul(tf.nn.softmax(scores, axis=-1), values)
+
+    def _mlp(self, block, t):
+        return t + self._drop(block["mlp_out"](block["mlp_in"](block["norm_mlp"](t))))
+
+    def _head(self, t):
+        return self.head_output(self.head_hidden(self.final_norm(t)))
+
+    def call(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
+        """Parallel pass: `x` of shape `[B, D]` -> `psi` of shape `[B, D, output_units]`."""
+        tokens = self.token(x[..., tf.newaxis])
+        start = self._start_token(conditional_input, tf.shape(x)[:-1])[..., tf.newaxis, :]
+        t = tf.concat([start, tokens[..., :-1, :]], axis=-2) + self.position
+        causal = tf.linalg.band_part(tf.ones([self.event_size] * 2, tf.bool), -1, 0)
+        for block in self.blocks:
+            a = block["norm_attention"](t)
+            heads = self._attend(self._split_heads(block["query"](a)),
+                                 self._split_heads(block["key"](a)),
+                                 self._split_heads(block["value"](a)), causal)
+            t = t + self._drop(block["output"](self._merge_heads(heads)))
+            t = self._mlp(block, t)
+        return self._head(t)
+
+    def initial_cache(self, batch_size: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """Empty key/value caches, one `([B, heads, D, E/heads],) * 2` pair per block."""
+        shape = tf.stack([batch_size, self.num_heads, self.event_size,
+                          self.embedding_units // self.num_heads])
+        zeros = tf.zeros(shape, self.dtype)
+        return [(zeros, zeros) for _ in self.blocks]
+
+    def decode_step(self, position: tf.Tensor, previous: tf.Tensor,
+                    cache: list[tuple[tf.Tensor, tf.Tensor]],
+                    conditional_input: tf.Tensor | None = None):
+        """One new position with cached keys and values.
+
+        Args:
+          position: scalar int, the position `k` to compute.
+          previous: `[B]`, the value `x_{k-1}` (ignored at `k = 0`).
+          cache: from `initial_cache` or the previous step.
+          conditional_input: `[B, C]` context, if conditional.
+
+        Returns:
+          `(psi_k of shape [B, output_units], updated cache)`.
+        """
+        token = self.token(previous[..., tf.newaxis])
+        start = self._start_token(conditional_input, tf.shape(previous))
+        t = tf.where(tf.equal(position, 0), start, token) + tf.gather(self.position, position)
+        t = t[..., tf.newaxis, :]  # [B, 1, E]
+        here = tf.equal(tf.range(self.event_size), position)[:, tf.newaxis]  # [D, 1]
+        seen = tf.range(self.event_size) <= position  # [D]
+        new_cache = []
+        for block, (keys, values) in zip(self.blocks, cache, strict=True):
+            a = block["norm_attention"](t)
+            keys = tf.where(here, self._split_heads(block["key"](a)), keys)
+            values = tf.where(here, self._split_heads(block["value"](a)), values)
+            new_cache.append((keys, values))
+            heads = self._attend(self._split_heads(block["query"](a)), keys, values, seen)
+            t = t + self._drop(block["output"](self._merge_heads(heads)))
+            t = self._mlp(block, t)
+        return self._head(t)[..., 0, :], new_cache
