@@ -99,6 +99,8 @@ class TransformerAutoregressive(MonotoneAutoregressive):
                  name: str = "transformer_autoregressive"):
         parameters = dict(locals())
         self._linear_slope = check_linear_slope(linear_slope)
+        if isinstance(psi_units, bool) or not isinstance(psi_units, int) or psi_units < 1:
+            raise ValueError(f"`psi_units` must be a positive integer; got {psi_units!r}.")
         with tf.name_scope(name) as name:
             super().__init__(event_size, input_order, conditional_event_size, root_solver,
                              dtype, validate_args, parameters, name)

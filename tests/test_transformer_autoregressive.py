@@ -1,0 +1,127 @@
+"""T-NAF-specific tests; the shared battery is in test_flow_battery.py."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+from flows import SMALL_TNAF, make_flow, normal_base
+
+from tfp_tnaf import (
+    NeuralAutoregressive,
+    TransformerAutoregressive,
+    root_diagnostics,
+    stacked_transformer_autoregressive,
+)
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+
+def count(module):
+    return sum(int(np.prod(v.shape)) for v in module.trainable_variables)
+
+
+@pytest.mark.parametrize("order", ["left-to-right", "random"])
+def test_cached_sampling_equals_uncached_reference(order):
+    flow = make_flow("tnaf", 6, input_order=order, conditional_event_size=2)
+    z = tf.constant(np.random.default_rng(0).normal(size=(2, 9, 6)), tf.float32)
+    c = tf.constant(np.random.default_rng(1).normal(size=(9, 2)), tf.float32)
+    cached = flow.solve_forward(z, conditional_input=c)
+    reference = flow.solve_forward(z, conditional_input=c, cached=False)
+    assert cached.x.shape == (2, 9, 6)
+    np.testing.assert_allclose(cached.x.numpy(), reference.x.numpy(), atol=1e-4)
+    assert int(root_diagnostics(cached)["num_not_converged"]) == 0
+    # And both invert the parallel pass.
+    np.testing.assert_allclose(flow.inverse(cached.x, conditional_input=c).numpy(), z.numpy(),
+                               atol=1e-4)
+
+
+def test_cached_decoder_matches_parallel_pass_exactly_per_position():
+    flow = make_flow("tnaf", 5)
+    transformer = flow.conditioner
+    x = tf.constant(np.random.default_rng(2).normal(size=(3, 5)), tf.float32)
+    full = transformer(x).numpy()
+    cache = transformer.initial_cache(3)
+    for k in range(5):
+        previous = x[:, max(k - 1, 0)]
+        psi, cache = transformer.decode_step(tf.constant(k), previous, cache)
+        np.testing.assert_allclose(psi.numpy(), full[:, k], atol=1e-5)
+
+
+def test_default_size_and_its_growth_with_dimension():
+    sizes = {d: count(TransformerAutoregressive(d)) for d in (6, 43, 63)}
+    print("T-NAF default parameters:", sizes)
+    # About the official code's 282k at D=43; only the position embedding (16 per
+    # dimension) grows with D.
+    assert 270_000 < sizes[43] < 295_000
+    assert sizes[63] - sizes[43] == 20 * 16
+    assert sizes[43] - sizes[6] == 37 * 16
+    naf = count(NeuralAutoregressive(43, hidden_units=[512, 512]))
+    assert naf > 4 * sizes[43]
+
+
+def test_stacked_helper_reverses_between_flows():
+    chain = stacked_transformer_autoregressive(3, 3, **SMALL_TNAF)
+    assert [type(b).__name__ for b in chain.bijectors] == [
+        "TransformerAutoregressive", "Permute", "TransformerAutoregressive", "Permute",
+        "TransformerAutoregressive"]
+    dist = tfd.TransformedDistribution(normal_base(3), chain)
+    samples = dist.sample(5, seed=1)
+    assert np.all(np.isfinite(dist.log_prob(tf.identity(samples)).numpy()))
+    with pytest.raises(ValueError, match="num_flows"):
+        stacked_transformer_autoregressive(3, 0)
+
+
+def test_conditional_density_follows_the_class():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 2000)
+    centres = np.array([[-2.0, 0.0], [2.0, 1.0]], np.float32)
+    points = (centres[labels] + 0.3 * rng.normal(size=(2000, 2))).astype(np.float32)
+    context = np.eye(2, dtype=np.float32)[labels]
+    tf_keras.utils.set_random_seed(3)
+    flow = TransformerAutoregressive(2, conditional_event_size=2, **SMALL_TNAF)
+    dist = tfd.TransformedDistribution(normal_base(2), flow)
+    optimizer = tf_keras.optimizers.Adam(3e-3)
+
+    @tf.function
+    def step(y, c):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(dist.log_prob(y, bijector_kwargs={"conditional_input": c}))
+        grads = tape.gradient(loss, flow.trainable_variables)
+        optimizer.apply_gradients(zip(grads, flow.trainable_variables, strict=True))
+        return loss
+
+    for _ in range(400):
+        index = rng.integers(0, 2000, 128)
+        loss = step(points[index], context[index])
+    assert np.isfinite(loss.numpy())
+
+    def log_prob(y, label):
+        c = np.eye(2, dtype=np.float32)[[label] * len(y)]
+        return dist.log_prob(tf.constant(y), bijector_kwargs={"conditional_input": c}).numpy()
+
+    # Each class's centre is far likelier under its own context than the other's.
+    for label in (0, 1):
+        at_centre = centres[[label]]
+        assert log_prob(at_centre, label)[0] > log_prob(at_centre, 1 - label)[0] + 5.0
+        samples = dist.sample(500, seed=4, bijector_kwargs={
+            "conditional_input": tf.constant(np.eye(2, dtype=np.float32)[label])}).numpy()
+        np.testing.assert_allclose(samples.mean(axis=0), centres[label], atol=0.25)
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    (dict(event_size=0), "event_size"),
+    (dict(event_size=3, num_layers=0), "num_layers"),
+    (dict(event_size=3, num_heads=3), "num_heads"),
+    (dict(event_size=3, embedding_units=-4), "embedding_units"),
+    (dict(event_size=3, psi_units=0), "psi_units"),
+    (dict(event_size=3, transform_units=0), "hidden_units"),
+    (dict(event_size=3, hypernetwork_units=0), "hypernetwork_units"),
+    (dict(event_size=3, dropout=1.5), "dropout"),
+    (dict(event_size=3, linear_slope=-1.0), "linear_slope"),
+    (dict(event_size=3, input_order="sideways"), "input_order"),
+    (dict(event_size=3, conditional_event_size=-1), "conditional_event_size"),
+])
+def test_invalid_constructor_arguments(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        TransformerAutoregressive(**kwargs)
