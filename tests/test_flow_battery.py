@@ -232,3 +232,19 @@ def test_bad_input_gives_clear_errors(name):
         conditional.inverse(tf.zeros([2, 3]), conditional_input=tf.zeros([2, 5]))
     with pytest.raises(ValueError, match="conditional_input"):
         conditional.forward(tf.zeros([2, 3]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_log_prob_runs_the_conditioner_once(name, monkeypatch):
+    flow = make_flow(name, 3)
+    dist = tfd.TransformedDistribution(normal_base(3), flow)
+    y = tf.constant(np.random.default_rng(12).normal(size=(5, 3)), tf.float32)
+    calls = []
+    one_pass = flow._inverse_and_log_det
+    monkeypatch.setattr(flow, "_inverse_and_log_det",
+                        lambda *args: calls.append(1) or one_pass(*args))
+    log_prob = dist.log_prob(y).numpy()
+    assert len(calls) == 1
+    expected = (normal_base(3).log_prob(flow.inverse(tf.identity(y)))
+                + flow.inverse_log_det_jacobian(tf.identity(y)))
+    np.testing.assert_allclose(log_prob, expected.numpy(), rtol=1e-6)

@@ -1,3 +1,5 @@
+"""NAF-specific tests; the shared battery is in test_flow_battery.py."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,8 +13,6 @@ from tfp_tnaf.data import two_moons
 from tfp_tnaf.training import fit_maximum_likelihood, mean_log_prob
 
 tfb, tfd = tfp.bijectors, tfp.distributions
-
-"""NAF-specific tests; the shared battery is in test_flow_battery.py."""
 
 def test_trainable_variables_complete_at_construction():
     flow = NeuralAutoregressive(6, **SMALL)

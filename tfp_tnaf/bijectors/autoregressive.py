@@ -192,8 +192,15 @@ class MonotoneAutoregressive(tfb.Bijector):
         raise NotImplementedError
 
     def _inverse(self, y, conditional_input=None):
-        y = self._check_event(y, "y")
-        return self._inverse_and_log_det(y, self._check_conditional(conditional_input))[0]
+        checked = self._check_event(y, "y")
+        z, log_det = self._inverse_and_log_det(checked,
+                                               self._check_conditional(conditional_input))
+        # The conditioner pass gave the log-determinant too: leave it in TFP's
+        # bijector cache, so `log_prob` (`inverse`, then `inverse_log_det_jacobian`
+        # on the same tensor) runs the conditioner once.
+        kwargs = {} if conditional_input is None else {"conditional_input": conditional_input}
+        self._cache.inverse_attributes(y, **kwargs)["ildj"] = tf.reduce_sum(log_det, axis=-1)
+        return z
 
     def _inverse_log_det_jacobian(self, y, conditional_input=None):
         y = self._check_event(y, "y")
