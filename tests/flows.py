@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from conftest import randomize_variables
 
-from tfp_tnaf import NeuralAutoregressive, TransformerAutoregressive
+from tfp_tnaf import BlockNeuralAutoregressive, NeuralAutoregressive, TransformerAutoregressive
 
 tfd = tfp.distributions
 
@@ -12,11 +12,14 @@ SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
 SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
                   psi_units=8, transform_units=8, hypernetwork_units=8)
 
+SMALL_BNAF = dict(hidden_units=4, num_layers=2)
+
 # name -> (class, small keyword arguments, scale of the weight perturbation)
 FLOWS = {
     "naf-dsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="dsf"), 0.3),
     "naf-ddsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="ddsf"), 0.3),
     "tnaf": (TransformerAutoregressive, SMALL_TNAF, 0.3),
+    "bnaf": (BlockNeuralAutoregressive, SMALL_BNAF, 0.3),
 }
 
 

@@ -20,7 +20,8 @@ from tfp_tnaf.roots import RootResult, RootSolver
 
 tfb = tfp.bijectors
 
-__all__ = ["MonotoneAutoregressive", "make_input_order", "solve_autoregressive"]
+__all__ = ["MonotoneAutoregressive", "make_input_order", "solve_autoregressive",
+           "stack_with_reversals"]
 
 # step_fn(i, x, state) -> (fn, params, new_state); fn(t, params) -> (value, log
 # derivative) is dimension i's increasing map of its own data value t.
@@ -125,6 +126,8 @@ class MonotoneAutoregressive(tfb.Bijector):
         self._event_size = int(event_size)
         self._input_order = make_input_order(self._event_size, input_order)
         self._sequence = np.argsort(self._input_order, kind="stable")
+        # Position of each dimension in the autoregressive sequence.
+        self._positions = tf.constant(self._input_order - 1, tf.int32)
         self._conditional_event_size = conditional_event_size
         self._root_solver = root_solver or RootSolver()
         super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
@@ -185,6 +188,26 @@ class MonotoneAutoregressive(tfb.Bijector):
                                                "finite.")
         return c
 
+    def _flatten_batch(self, t, c):
+        """Broadcasts `t` and `c` and flattens their batch axes: `([N, D], [N, C], shape)`."""
+        batch_shape = tf.shape(t)[:-1]
+        if c is not None:
+            batch_shape = tf.broadcast_dynamic_shape(batch_shape, tf.shape(c)[:-1])
+            c = tf.reshape(tf.broadcast_to(c, tf.concat([batch_shape, tf.shape(c)[-1:]], 0)),
+                           [-1, self._conditional_event_size])
+        t = tf.reshape(tf.broadcast_to(t, tf.concat([batch_shape, [self._event_size]], 0)),
+                       [-1, self._event_size])
+        return t, c, batch_shape
+
+    def _to_sequence(self, t):
+        """Reorders the last axis from dimensions to autoregressive positions."""
+        return tf.gather(t, self._sequence, axis=-1)
+
+    def _from_sequence(self, t, batch_shape):
+        """Positions back to dimensions, and `[N, D]` back to `batch_shape + [D]`."""
+        return tf.reshape(tf.gather(t, self._positions, axis=-1),
+                          tf.concat([batch_shape, [self._event_size]], 0))
+
     def _inverse_and_log_det(self, y, conditional_input):
         raise NotImplementedError
 
@@ -226,3 +249,18 @@ class MonotoneAutoregressive(tfb.Bijector):
                 conditional_input, tf.concat([shape, [self._conditional_event_size]], 0))
         step_fn, state = self._decoder(x, conditional_input, **decoder_kwargs)
         return solve_autoregressive(x, self._sequence, step_fn, self._root_solver, state)
+
+
+def stack_with_reversals(make_flow: Callable[[int], tfb.Bijector], event_size: int,
+                         num_flows: int) -> tfb.Chain:
+    """`num_flows` flows `make_flow(k)` with `tfb.Permute` reversals between them."""
+    if isinstance(num_flows, bool) or not isinstance(num_flows, (int, np.integer)) \
+            or num_flows < 1:
+        raise ValueError(f"`num_flows` must be a positive integer; got {num_flows!r}.")
+    reverse = list(reversed(range(event_size)))
+    layers = []
+    for k in range(num_flows):
+        if k:
+            layers.append(tfb.Permute(reverse))
+        layers.append(make_flow(k))
+    return tfb.Chain(layers)

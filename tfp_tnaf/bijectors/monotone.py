@@ -131,10 +131,15 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
         return h, log_dh
     log_slope = tf.constant(np.log(linear_slope), h.dtype)
     return (h + linear_slope * tf.broadcast_to(x, shape),
-            tf.math.reduce_logsumexp(tf.stack([log_dh, log_slope + tf.zeros_like(log_dh)]), 0))
+            log_add_exp(log_dh, log_slope))
 
 
-def _log_sech2(u):
+def log_add_exp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """log(exp(a) + exp(b)), elementwise, without overflow."""
+    return tf.reduce_logsumexp(tf.stack([a + tf.zeros_like(b), b + tf.zeros_like(a)]), axis=0)
+
+
+def log_sech2(u):
     """log(1 - tanh(u)^2), stable for large |u|."""
     a = tf.abs(u)
     return 2.0 * (np.log(2.0) - a - tf.math.softplus(-2.0 * a))
@@ -189,13 +194,12 @@ def monotone_network(x: tf.Tensor, params: tf.Tensor, log_mixing: tf.Tensor,
     w1, b1, b2, w3, b3_c = tf.split(params, [hidden] * 4 + [2], axis=-1)
     b3, c = tf.unstack(b3_c, axis=-1)
     u1 = tf.exp(w1) * x[..., tf.newaxis] + b1
-    log_dh1 = w1 + _log_sech2(u1)
+    log_dh1 = w1 + log_sech2(u1)
     u2 = _shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
-    log_dh2 = _log_matvec_exp(log_mixing, log_dh1) + _log_sech2(u2)
+    log_dh2 = _log_matvec_exp(log_mixing, log_dh1) + log_sech2(u2)
     skip = tf.math.softplus(c) + linear_slope
     z = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * x
-    log_dz = tf.reduce_logsumexp(
-        tf.stack([tf.reduce_logsumexp(w3 + log_dh2, axis=-1), tf.math.log(skip)]), axis=0)
+    log_dz = log_add_exp(tf.reduce_logsumexp(w3 + log_dh2, axis=-1), tf.math.log(skip))
     return z, log_dz
 
 

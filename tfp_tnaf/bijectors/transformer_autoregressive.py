@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive
+from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive, stack_with_reversals
 from tfp_tnaf.bijectors.monotone import LINEAR_SLOPE, check_linear_slope, monotone_network
 from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
 from tfp_tnaf.nn.transformer import AutoregressiveTransformer
@@ -104,7 +103,6 @@ class TransformerAutoregressive(MonotoneAutoregressive):
         with tf.name_scope(name) as name:
             super().__init__(event_size, input_order, conditional_event_size, root_solver,
                              dtype, validate_args, parameters, name)
-            self._positions = tf.constant(self.input_order - 1, tf.int32)
             self._transformer = AutoregressiveTransformer(
                 self.event_size, output_units=psi_units, num_layers=num_layers,
                 num_heads=num_heads, embedding_units=embedding_units, mlp_units=mlp_units,
@@ -125,26 +123,12 @@ class TransformerAutoregressive(MonotoneAutoregressive):
         pseudo_params, log_mixing = params
         return monotone_network(y, pseudo_params, log_mixing, self._linear_slope)
 
-    def _flatten_batch(self, t, c):
-        """Broadcasts `t` and `c` and flattens their batch axes: `([N, D], [N, C], shape)`."""
-        batch_shape = tf.shape(t)[:-1]
-        if c is not None:
-            batch_shape = tf.broadcast_dynamic_shape(batch_shape, tf.shape(c)[:-1])
-            c = tf.reshape(tf.broadcast_to(c, tf.concat([batch_shape, tf.shape(c)[-1:]], 0)),
-                           [-1, self._conditional_event_size])
-        t = tf.reshape(tf.broadcast_to(t, tf.concat([batch_shape, [self.event_size]], 0)),
-                       [-1, self.event_size])
-        return t, c, batch_shape
-
     def _inverse_and_log_det(self, y, conditional_input):
         flat, c, batch_shape = self._flatten_batch(y, conditional_input)
-        in_sequence = tf.gather(flat, self._sequence, axis=-1)
+        in_sequence = self._to_sequence(flat)
         params = self._hypernetwork(self._transformer(in_sequence, c))
         z, log_det = self._transform(in_sequence, (params, self._hypernetwork.log_mixing))
-        # Back from sequence positions to dimensions.
-        shape = tf.concat([batch_shape, [self.event_size]], 0)
-        return (tf.reshape(tf.gather(z, self._positions, axis=-1), shape),
-                tf.reshape(tf.gather(log_det, self._positions, axis=-1), shape))
+        return self._from_sequence(z, batch_shape), self._from_sequence(log_det, batch_shape)
 
     def _decoder(self, z, conditional_input, cached: bool = True):
         flat, c, batch_shape = self._flatten_batch(z, conditional_input)
@@ -153,7 +137,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
 
         def psi_at(position, x_flat, cache):
             if not cached:
-                psi = self._transformer(tf.gather(x_flat, sequence, axis=-1), c)
+                psi = self._transformer(self._to_sequence(x_flat), c)
                 return tf.gather(psi, position, axis=-2), cache
             previous = tf.gather(x_flat, sequence[tf.maximum(position - 1, 0)], axis=-1)
             return self._transformer.decode_step(position, previous, cache, c)
@@ -171,14 +155,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
 def stacked_transformer_autoregressive(event_size: int, num_flows: int,
                                        **kwargs) -> tfb.Chain:
     """`num_flows` T-NAF bijectors with `tfb.Permute` reversals between them."""
-    if isinstance(num_flows, bool) or not isinstance(num_flows, (int, np.integer)) \
-            or num_flows < 1:
-        raise ValueError(f"`num_flows` must be a positive integer; got {num_flows!r}.")
-    reverse = list(reversed(range(event_size)))
-    layers = []
-    for k in range(num_flows):
-        if k:
-            layers.append(tfb.Permute(reverse))
-        layers.append(TransformerAutoregressive(
-            event_size, name=f"transformer_autoregressive_{k}", **kwargs))
-    return tfb.Chain(layers)
+    return stack_with_reversals(
+        lambda k: TransformerAutoregressive(event_size, name=f"transformer_autoregressive_{k}",
+                                            **kwargs),
+        event_size, num_flows)
