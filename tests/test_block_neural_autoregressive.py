@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 from conftest import autodiff_log_det
-from flows import SMALL_BNAF, make_flow, normal_base
+from flows import make_flow, normal_base
 
 from tfp_tnaf import (
     BlockNeuralAutoregressive,
@@ -52,18 +52,6 @@ def test_slope_is_bounded_below_by_the_linear_term():
     _, beta = flow.network.residual_weights()
     np.testing.assert_allclose(log_det, np.sum(np.log(beta.numpy())), rtol=1e-5)
     assert np.all(np.log(beta.numpy()) >= np.log(0.25))
-
-
-def test_stacked_helper_reverses_between_flows():
-    chain = stacked_block_neural_autoregressive(3, 3, **SMALL_BNAF)
-    assert [type(b).__name__ for b in chain.bijectors] == [
-        "BlockNeuralAutoregressive", "Permute", "BlockNeuralAutoregressive", "Permute",
-        "BlockNeuralAutoregressive"]
-    dist = tfd.TransformedDistribution(normal_base(3), chain)
-    samples = dist.sample(5, seed=1)
-    assert np.all(np.isfinite(dist.log_prob(tf.identity(samples)).numpy()))
-    with pytest.raises(ValueError, match="num_flows"):
-        stacked_block_neural_autoregressive(3, 0)
 
 
 def test_fits_two_moons():

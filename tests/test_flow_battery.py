@@ -5,9 +5,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 from conftest import autodiff_jacobian, autodiff_log_det
-from flows import FLOWS, make_flow, normal_base
+from flows import FLOWS, SMALL_BNAF, SMALL_TNAF, make_flow, normal_base
 
-from tfp_tnaf import root_diagnostics
+from tfp_tnaf import (
+    root_diagnostics,
+    stacked_block_neural_autoregressive,
+    stacked_transformer_autoregressive,
+)
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -248,3 +252,20 @@ def test_log_prob_runs_the_conditioner_once(name, monkeypatch):
     expected = (normal_base(3).log_prob(flow.inverse(tf.identity(y)))
                 + flow.inverse_log_det_jacobian(tf.identity(y)))
     np.testing.assert_allclose(log_prob, expected.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("stack,options", [
+    (stacked_transformer_autoregressive, SMALL_TNAF),
+    (stacked_block_neural_autoregressive, SMALL_BNAF),
+], ids=["tnaf", "bnaf"])
+def test_stacked_helper_reverses_between_flows(stack, options):
+    chain = stack(3, 3, **options)
+    kinds = [type(b).__name__ for b in chain.bijectors]
+    assert kinds[1::2] == ["Permute", "Permute"]
+    assert len(kinds) == 5 and len(set(kinds[::2])) == 1 and kinds[0] != "Permute"
+    assert len({b.name for b in chain.bijectors[::2]}) == 3
+    dist = tfd.TransformedDistribution(normal_base(3), chain)
+    samples = dist.sample(5, seed=1)
+    assert np.all(np.isfinite(dist.log_prob(tf.identity(samples)).numpy()))
+    with pytest.raises(ValueError, match="num_flows"):
+        stack(3, 0)

@@ -11,7 +11,6 @@ from tfp_tnaf import (
     NeuralAutoregressive,
     TransformerAutoregressive,
     root_diagnostics,
-    stacked_transformer_autoregressive,
 )
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -58,18 +57,6 @@ def test_default_size_and_its_growth_with_dimension():
     assert sizes[43] - sizes[6] == 37 * 16
     naf = count(NeuralAutoregressive(43, hidden_units=[512, 512]))
     assert naf > 4 * sizes[43]
-
-
-def test_stacked_helper_reverses_between_flows():
-    chain = stacked_transformer_autoregressive(3, 3, **SMALL_TNAF)
-    assert [type(b).__name__ for b in chain.bijectors] == [
-        "TransformerAutoregressive", "Permute", "TransformerAutoregressive", "Permute",
-        "TransformerAutoregressive"]
-    dist = tfd.TransformedDistribution(normal_base(3), chain)
-    samples = dist.sample(5, seed=1)
-    assert np.all(np.isfinite(dist.log_prob(tf.identity(samples)).numpy()))
-    with pytest.raises(ValueError, match="num_flows"):
-        stacked_transformer_autoregressive(3, 0)
 
 
 def test_conditional_density_follows_the_class():
