@@ -9,6 +9,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_tnaf.models import make_flow
+
 __all__ = ["count_parameters", "markdown_table", "maf", "time_call", "train_step_fn"]
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -56,14 +58,7 @@ def train_step_fn(distribution: tfd.Distribution, batch: tf.Tensor,
 def maf(event_size: int, num_layers: int = 5, hidden_units: tuple[int, ...] = (512, 512),
         ) -> tfb.Bijector:
     """TFP's MAF: `num_layers` MADE-conditioned affine layers with reversals between."""
-    layers = []
-    for _ in range(num_layers):
-        layers += [tfb.MaskedAutoregressiveFlow(
-            tfb.AutoregressiveNetwork(params=2, hidden_units=list(hidden_units))),
-            tfb.Permute(list(reversed(range(event_size))))]
-    bijector = tfb.Chain(layers[:-1])
-    bijector.forward(tf.zeros([1, event_size]))  # builds the MADE variables
-    return bijector
+    return make_flow("maf", event_size, num_flows=num_layers, hidden_units=hidden_units)
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -116,24 +116,32 @@ class RootSolver:
                                               converged, iterations)
 
     def _bracket(self, value, z):
-        """Expands `[lo, hi]` geometrically until `f(lo) <= z <= f(hi)`."""
+        """Expands `[lo, hi]` geometrically until `f(lo) <= z <= f(hi)`.
+
+        Each step evaluates `f` once: at the end that each element moves.
+        """
         one = tf.ones_like(z)
+        lo, hi = -one, one
+        f_lo, f_hi = value(lo), value(hi)
 
-        def cond(step, lo, hi, width):
-            open_ = (value(lo) > z) | (value(hi) < z)
-            return (step < self.max_bracket_steps) & tf.reduce_any(open_)
+        def cond(step, lo, hi, f_lo, f_hi, width):
+            return (step < self.max_bracket_steps) & tf.reduce_any((f_lo > z) | (f_hi < z))
 
-        def body(step, lo, hi, width):
-            below = value(lo) > z
-            above = value(hi) < z
-            # Move the end that misses the root outwards; the other end moves
+        def body(step, lo, hi, f_lo, f_hi, width):
+            below = f_lo > z
+            above = f_hi < z
+            probe = tf.where(below, lo - width, hi + width)
+            f_probe = value(probe)
+            # The end that misses the root moves outwards; the other end moves
             # onto the old one, which keeps the root enclosed.
-            new_lo = tf.where(below, lo - width, tf.where(above, hi, lo))
-            new_hi = tf.where(above, hi + width, tf.where(below, lo, hi))
-            return step + 1, new_lo, new_hi, width * 2
+            new_lo = tf.where(below, probe, tf.where(above, hi, lo))
+            new_hi = tf.where(above, probe, tf.where(below, lo, hi))
+            new_f_lo = tf.where(below, f_probe, tf.where(above, f_hi, f_lo))
+            new_f_hi = tf.where(above, f_probe, tf.where(below, f_lo, f_hi))
+            return step + 1, new_lo, new_hi, new_f_lo, new_f_hi, width * 2
 
-        _, lo, hi, _ = tf.while_loop(cond, body, (tf.constant(0), -one, one, one),
-                                     maximum_iterations=self.max_bracket_steps)
+        _, lo, hi, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, one),
+                                           maximum_iterations=self.max_bracket_steps)
         return lo, hi
 
     def _newton_bisection(self, fn, params, z, lo, hi, rtol, atol, finite):

@@ -84,8 +84,12 @@ class BlockAutoregressiveNetwork(tf_keras.layers.Layer):
                 f"kernel_{layer}", shape=[d * m, d * n], dtype=dt,
                 initializer=lambda shape, dtype, fan_in=fan_in, m=m: tf.random.uniform(
                     shape, -1.0, 1.0, dtype) * np.sqrt(6.0 / (fan_in + m))))
+            # Row norms 1/sqrt(n): n positive diagonal entries of about equal
+            # size then sum to about 1, so each layer starts with slope ~1 at 0
+            # (norm-1 rows would multiply the slope by sqrt(n) a layer).
             self.log_scales.append(self.add_weight(
-                f"log_scale_{layer}", shape=[d * m], dtype=dt, initializer="zeros"))
+                f"log_scale_{layer}", shape=[d * m], dtype=dt,
+                initializer=tf_keras.initializers.Constant(-0.5 * np.log(n))))
             bound = 1.0 / np.sqrt(d * m)
             self.biases.append(self.add_weight(
                 f"bias_{layer}", shape=[d * m], dtype=dt,

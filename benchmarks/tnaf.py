@@ -1,0 +1,187 @@
+"""T-NAF against NAF, B-NAF and TFP's MAF: parameters, sampling, train-step speed, MINIBOONE.
+
+    python -m benchmarks.tnaf [--sections params,sampling,flows,speed,quality] [--quick]
+
+Every section prints a markdown table. Times are medians of repeated calls
+after a warm-up (tracing / compiling excluded); ratios are within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from benchmarks.common import count_parameters, maf, markdown_table, time_call, train_step_fn
+from tfp_tnaf import (
+    NeuralAutoregressive,
+    TransformerAutoregressive,
+    stacked_block_neural_autoregressive,
+)
+from tfp_tnaf.data import miniboone
+from tfp_tnaf.training import fit_maximum_likelihood, mean_log_prob
+
+tfd = tfp.distributions
+
+
+def naf_paper_size(event_size: int) -> tf.Module:
+    """NAF with a DSF of 16 units and a 2 x 512 MADE (one flow)."""
+    return NeuralAutoregressive(event_size, transform_units=16, hidden_units=[512, 512])
+
+
+def bnaf(event_size: int) -> tf.Module:
+    """B-NAF: two flows of 16 hidden values per dimension, 2 hidden layers."""
+    return stacked_block_neural_autoregressive(event_size, 2, hidden_units=16)
+
+
+# name -> (builder, learning rate, clipnorm) for the flows compared.
+FLOWS = {
+    "T-NAF (1 flow, default)": (TransformerAutoregressive, 1e-3, 0.1),
+    "NAF (DSF 16, MADE 2x512)": (naf_paper_size, 1e-3, None),
+    "B-NAF (2 flows, 16/dim)": (bnaf, 1e-2, None),
+    "MAF (5 layers, MADE 2x512)": (maf, 1e-3, None),
+}
+
+
+def normal_base(d: int) -> tfd.Distribution:
+    return tfd.Sample(tfd.Normal(0.0, 1.0), [d])
+
+
+def section_params(args) -> None:
+    rows = []
+    for d in (6, 8, 21, 43, 63):
+        tnaf = count_parameters(TransformerAutoregressive(d))
+        naf_default = count_parameters(NeuralAutoregressive(d))
+        naf_large = count_parameters(naf_paper_size(d))
+        rows.append([d, tnaf, naf_default, naf_large, count_parameters(bnaf(d)),
+                     naf_large / tnaf])
+    print("\n### Parameters (variables' sizes; MADE and B-NAF count their masked zeros)\n")
+    print(markdown_table(["D", "T-NAF", "NAF (DSF 16, MADE 2x64)", "NAF (DSF 16, MADE 2x512)",
+                          "B-NAF (2 flows, 16/dim)", "NAF 2x512 / T-NAF"], rows))
+
+
+def section_sampling(args) -> None:
+    n = 1000 if args.quick else 10_000
+    rows = []
+    for d in (43, 63):
+        flow = TransformerAutoregressive(d)
+        z = tf.random.normal([n, d])
+        y = tf.random.normal([n, d])
+        dist = tfd.TransformedDistribution(normal_base(d), flow)
+        log_prob = tf.function(lambda y=y, dist=dist: dist.log_prob(y))
+        cached = tf.function(lambda z=z, flow=flow: flow.solve_forward(z).x)
+        uncached = tf.function(lambda z=z, flow=flow: flow.solve_forward(z, cached=False).x)
+        t_lp = time_call(log_prob, repeats=3)
+        t_cached = time_call(cached, repeats=2)
+        t_uncached = time_call(uncached, repeats=1)
+        rows.append([d, t_lp, t_cached, t_uncached, t_cached / t_lp, t_uncached / t_cached])
+    print(f"\n### T-NAF: sampling {n} points vs log_prob on {n} points (seconds, tf.function)\n")
+    print(markdown_table(["D", "log_prob", "sample (cached)", "sample (uncached)",
+                          "cached / log_prob", "uncached / cached"], rows))
+
+
+def section_flows(args) -> None:
+    d, batch_size, n = 43, 512, 1000
+    batch = tf.random.normal([batch_size, d])
+    rows, maf_times = [], None
+    for name, (build, _, _) in reversed(FLOWS.items()):  # MAF first: the reference
+        dist = tfd.TransformedDistribution(normal_base(d), build(d))
+        step = time_call(train_step_fn(dist, batch), repeats=3)
+        log_prob = time_call(tf.function(lambda dist=dist: dist.log_prob(batch)), repeats=3)
+        sample = time_call(tf.function(lambda dist=dist: dist.sample(n, seed=1)), repeats=2)
+        maf_times = maf_times or (step, log_prob, sample)
+        rows.append([name, count_parameters(dist), step * 1e3, step / maf_times[0],
+                     log_prob * 1e3, sample, sample / maf_times[2]])
+    print(f"\n### Flows at D={d}: train step (batch {batch_size}), log_prob (batch "
+          f"{batch_size}), {n} samples; tf.function\n")
+    print(markdown_table(["flow", "parameters", "train step (ms)", "step / MAF",
+                          "log_prob (ms)", f"{n} samples (s)", "sampling / MAF"], rows[::-1]))
+
+
+def _flops(fn, *inputs) -> float:
+    """Floating-point operations of one call, from the traced graph's cost model."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    graph = tf.function(fn).get_concrete_function(*inputs).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def section_speed(args) -> None:
+    d, batch_size = 43, 512
+    flow = TransformerAutoregressive(d)
+    dist = tfd.TransformedDistribution(normal_base(d), flow)
+    batch = tf.random.normal([batch_size, d])
+    variables = flow.trainable_variables
+
+    def loss_and_grads(y):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(dist.log_prob(y))
+        return tape.gradient(loss, variables)
+
+    flops = _flops(loss_and_grads, batch)
+    size = 4096
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.linalg.matmul(a, a))
+    peak = 2 * size**3 / time_call(matmul, repeats=3) / 1e9
+    rows = []
+    for name, kwargs in (("eager", dict(compiled=False)), ("tf.function", {}),
+                         ("XLA", dict(jit_compile=True))):
+        step = time_call(train_step_fn(dist, batch, **kwargs), repeats=3 if kwargs else 2)
+        rows.append([name, step * 1e3, flops / step / 1e9, flops / step / 1e9 / peak])
+    print(f"\n### T-NAF train step, D={d}, batch {batch_size} "
+          f"({flops / 1e9:.2f} GFLOP per forward+backward; float32 matmul {size}^3: "
+          f"{peak:.1f} GFLOP/s)\n")
+    print(markdown_table(["mode", "step (ms)", "GFLOP/s", "fraction of matmul"], rows))
+
+
+def section_quality(args) -> None:
+    splits = miniboone(seed=0)
+    train, test = splits.train, splits.test
+    d = train.shape[1]
+    steps = args.epochs * int(np.ceil(len(train) / args.batch_size))
+    rows = []
+    for name, (build, lr, clipnorm) in FLOWS.items():
+        tf_keras.utils.set_random_seed(0)
+        bijector = build(d)
+        dist = tfd.TransformedDistribution(normal_base(d), bijector)
+        start = time.perf_counter()
+        losses = fit_maximum_likelihood(dist, train, steps, batch_size=args.batch_size,
+                                        learning_rate=lr, clipnorm=clipnorm, seed=0)
+        seconds = time.perf_counter() - start
+        mean, stderr = mean_log_prob(dist, test)
+        rows.append([name, count_parameters(bijector), f"{mean:.2f} +- {stderr:.2f}",
+                     f"{losses[-20:].mean():.2f}", lr, f"{seconds:.0f}"])
+    print(f"\n### MINIBOONE test log-likelihood, {args.epochs} epochs ({steps} steps), batch "
+          f"{args.batch_size} (trained on {len(train)} rows of the validation split only: "
+          "NOT comparable with published numbers, e.g. MAF(5) -11.75, NAF -8.86, "
+          "B-NAF -8.95)\n")
+    print(markdown_table(["flow", "parameters", "test LL (nats)", "final train NLL",
+                          "learning rate", "train time (s)"], rows))
+
+
+SECTIONS = {"params": section_params, "sampling": section_sampling, "flows": section_flows,
+            "speed": section_speed, "quality": section_quality}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=200)
+    args = parser.parse_args()
+    print(f"device: {tf.config.list_logical_devices()[-1]}")
+    for name in args.sections.split(","):
+        start = time.perf_counter()
+        SECTIONS[name](args)
+        print(f"\n({name}: {time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Keras training (`FlowModel`, `BestWeights`), checkpoints and the flow builders."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+from flows import SMALL_BNAF, SMALL_NAF, SMALL_TNAF, normal_base
+
+from tfp_tnaf import (
+    BlockNeuralAutoregressive,
+    NeuralAutoregressive,
+    TransformerAutoregressive,
+)
+from tfp_tnaf.data import two_moons
+from tfp_tnaf.models import FLOW_NAMES, make_distribution, make_flow
+from tfp_tnaf.training import BestWeights, FlowModel, load_weights, save_weights
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return two_moons(num_train=2000, num_validation=400, num_test=400, seed=2)
+
+
+def small_chain():
+    """Package bijectors chained with TFP's own."""
+    return tfb.Chain([
+        NeuralAutoregressive(2, name="naf", **SMALL_NAF),
+        tfb.Permute([1, 0]),
+        tfb.MaskedAutoregressiveFlow(tfb.AutoregressiveNetwork(params=2, hidden_units=[16]),
+                                     name="maf"),
+        tfb.Permute([1, 0]),
+        BlockNeuralAutoregressive(2, name="bnaf", **SMALL_BNAF),
+    ])
+
+
+def test_fit_lowers_the_loss_of_a_chain_and_evaluate_predict_agree(moons):
+    distribution = tfd.TransformedDistribution(normal_base(2), small_chain())
+    distribution.log_prob(moons.train[:1])  # TFP's MADE builds its variables on first use
+    model = FlowModel(distribution)
+    assert len(model.trainable_variables) == len(distribution.trainable_variables) > 10
+    model.compile(tf_keras.optimizers.Adam(5e-3, clipnorm=1.0))
+    before = model.evaluate(moons.test, batch_size=400, verbose=0)
+    history = model.fit(moons.train, validation_data=(moons.validation,), epochs=5,
+                        batch_size=50, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.3
+    after = model.evaluate(moons.test, batch_size=400, verbose=0)
+    assert after < before - 0.3
+    log_prob = distribution.log_prob(tf.constant(moons.test)).numpy()
+    np.testing.assert_allclose(after, -log_prob.mean(), rtol=1e-5)
+    np.testing.assert_allclose(model.predict(moons.test, batch_size=128, verbose=0), log_prob,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_best_weights_are_restored(moons):
+    tf_keras.utils.set_random_seed(4)
+    model = FlowModel(make_distribution(NeuralAutoregressive(2, **SMALL_NAF), 2))
+    # A large step makes the validation loss bounce, so the last epoch is rarely the best.
+    model.compile(tf_keras.optimizers.Adam(0.05))
+    best = BestWeights()
+    history = model.fit(moons.train, validation_data=(moons.validation,), epochs=6,
+                        batch_size=200, callbacks=[best], verbose=0)
+    val = history.history["val_loss"]
+    assert best.best_epoch == int(np.argmin(val)) and not best.stopped_non_finite
+    np.testing.assert_allclose(model.evaluate(moons.validation, batch_size=400, verbose=0),
+                               min(val), rtol=1e-5)
+
+
+def test_non_finite_loss_stops_and_keeps_the_best_weights(moons, capsys):
+    model = FlowModel(make_distribution(NeuralAutoregressive(2, **SMALL_NAF), 2))
+    model.compile(tf_keras.optimizers.Adam(1e-3))
+    clean = moons.train[:500]
+    poisoned = np.full((100, 2), np.nan, np.float32)
+    # Epoch 1 sees clean batches only; epoch 2 starts with a NaN batch.
+    data = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(100)
+    snapshots = []
+    keep = tf_keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    best = BestWeights()
+    model.fit(data.repeat(), steps_per_epoch=5, epochs=4, validation_data=(moons.validation,),
+              callbacks=[keep, best], verbose=0)
+    assert best.stopped_non_finite and best.best_epoch == 0
+    assert "the loss is nan" in capsys.readouterr().out
+    for restored, saved in zip(model.get_weights(), snapshots[0], strict=True):
+        np.testing.assert_array_equal(restored, saved)
+    assert np.all(np.isfinite(model.predict(moons.test, verbose=0)))
+
+
+def test_conditional_fit_passes_the_context(moons):
+    labels = (moons.train[:, 0] > 0).astype(np.float32)[:, np.newaxis]
+    flow = TransformerAutoregressive(2, conditional_event_size=1, **SMALL_TNAF)
+    model = FlowModel(make_distribution(flow, 2))
+    model.compile(tf_keras.optimizers.Adam(3e-3))
+    history = model.fit(moons.train, labels, epochs=3, batch_size=100, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    on, off = (model.predict((moons.train[:200], c), verbose=0).mean()
+               for c in (labels[:200], 1.0 - labels[:200]))
+    assert on > off  # the right label explains the points better
+
+
+def test_xla_fit_matches_the_graph_fit(moons):
+    losses = []
+    for jit in (False, True):
+        tf_keras.utils.set_random_seed(5)
+        model = FlowModel(make_distribution(BlockNeuralAutoregressive(2, **SMALL_BNAF), 2))
+        model.compile(tf_keras.optimizers.Adam(1e-2), jit_compile=jit)
+        losses.append(model.fit(moons.train, epochs=2, batch_size=200, shuffle=False,
+                                verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def test_checkpoint_helpers_restore_exactly(tmp_path, moons):
+    distribution = make_distribution(make_flow("tnaf", 2, **SMALL_TNAF), 2)
+    for v in distribution.trainable_variables:
+        v.assign_add(tf.random.normal(v.shape, stddev=0.1))
+    path = save_weights(distribution, tmp_path / "ckpt")
+    fresh = make_distribution(make_flow("tnaf", 2, **SMALL_TNAF), 2)
+    load_weights(fresh, path)
+    x = tf.constant(moons.test[:50])
+    np.testing.assert_array_equal(fresh.log_prob(x).numpy(),
+                                  distribution.log_prob(tf.identity(x)).numpy())
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        load_weights(fresh, tmp_path / "missing")
+    with pytest.raises(AssertionError):
+        load_weights(make_distribution(make_flow("naf", 2), 2), path)
+
+
+@pytest.mark.parametrize("name", FLOW_NAMES)
+def test_every_named_flow_builds_trains_and_samples(name):
+    flow = make_flow(name, 3, num_flows=2)
+    distribution = make_distribution(flow, 3)
+    variables = distribution.trainable_variables
+    assert variables  # complete before the first call
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 3)), tf.float32)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(distribution.log_prob(x))
+    grads = tape.gradient(loss, variables)
+    assert all(g is not None for g in grads) and np.isfinite(loss.numpy())
+    assert distribution.sample(4, seed=1).shape == (4, 3)
+
+
+def test_make_flow_errors_name_the_choices():
+    with pytest.raises(ValueError, match="tnaf, naf, bnaf, maf, realnvp"):
+        make_flow("glow", 2)
+    with pytest.raises(ValueError, match="hidden_units"):
+        make_flow("bnaf", 2, hidden_units=[4])
+    with pytest.raises(ValueError, match="event_size"):
+        make_flow("realnvp", 1)

@@ -1,0 +1,104 @@
+"""Fit several flows on one data set with the same budget, and tabulate the outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from tfp_tnaf.data import Splits
+from tfp_tnaf.models import make_distribution
+from tfp_tnaf.training import BestWeights, FlowModel, mean_log_prob
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+__all__ = ["FlowResult", "FlowSpec", "compare_flows", "results_table"]
+
+
+@dataclasses.dataclass
+class FlowSpec:
+    """How to build and train one flow: `build()` returns a fresh bijector."""
+
+    build: Callable[[], tfb.Bijector]
+    learning_rate: float = 1e-3
+    clipnorm: float | None = None
+
+
+@dataclasses.dataclass
+class FlowResult:
+    """Outcome of one flow: test log-likelihood (mean, standard error) and costs."""
+
+    name: str
+    num_parameters: int
+    test_log_likelihood: float
+    test_stderr: float
+    train_seconds: float
+    log_prob_seconds: float
+    sample_seconds: float
+    best_epoch: int | None
+    distribution: tfd.Distribution = dataclasses.field(repr=False)
+
+
+def _seconds(fn: Callable[[], tf.Tensor]) -> float:
+    """Wall time of one call of a traced function (the first call traces it)."""
+    fn()
+    start = time.perf_counter()
+    fn().numpy()
+    return time.perf_counter() - start
+
+
+def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
+                  batch_size: int = 200, num_samples: int = 1000, patience: int | None = None,
+                  seed: int = 0, verbose: int = 0) -> list[FlowResult]:
+    """Trains every flow with Keras on `splits.train` for `epochs` (the same budget),
+    keeps its best-validation weights (stopping early after `patience` epochs
+    without improvement, if given), and measures it on `splits.test`.
+
+    `log_prob_seconds` is one `log_prob` of the whole test split,
+    `sample_seconds` one draw of `num_samples` samples, both `tf.function`s
+    after tracing.
+    """
+    event_size = splits.train.shape[1]
+    results = []
+    for name, spec in specs.items():
+        tf_keras.utils.set_random_seed(seed)
+        distribution = make_distribution(spec.build(), event_size)
+        distribution.log_prob(splits.train[:1])  # TFP's own flows build lazily
+        model = FlowModel(distribution)
+        model.compile(tf_keras.optimizers.Adam(spec.learning_rate, clipnorm=spec.clipnorm))
+        best = BestWeights()
+        callbacks = [best]
+        if patience is not None:
+            callbacks.append(tf_keras.callbacks.EarlyStopping(patience=patience))
+        start = time.perf_counter()
+        model.fit(splits.train, validation_data=(splits.validation,), epochs=epochs,
+                  batch_size=batch_size, callbacks=callbacks, verbose=verbose)
+        train_seconds = time.perf_counter() - start
+        mean, stderr = mean_log_prob(distribution, splits.test)
+        test = tf.constant(splits.test)
+        results.append(FlowResult(
+            name=name,
+            num_parameters=int(sum(np.prod(v.shape) for v in distribution.trainable_variables)),
+            test_log_likelihood=mean, test_stderr=stderr, train_seconds=train_seconds,
+            log_prob_seconds=_seconds(tf.function(lambda d=distribution: d.log_prob(test))),
+            sample_seconds=_seconds(tf.function(
+                lambda d=distribution: d.sample(num_samples, seed=seed))),
+            best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
+            distribution=distribution))
+    return results
+
+
+def results_table(results: list[FlowResult], num_samples: int = 1000) -> str:
+    """A markdown table of `compare_flows` results."""
+    lines = ["| flow | parameters | test log-likelihood | train (s) | log_prob of test (s) | "
+             f"{num_samples} samples (s) | best epoch |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.name} | {r.num_parameters:,} | {r.test_log_likelihood:.3f} +- "
+                     f"{r.test_stderr:.3f} | {r.train_seconds:.1f} | {r.log_prob_seconds:.3f} | "
+                     f"{r.sample_seconds:.3f} | {r.best_epoch} |")
+    return "\n".join(lines)
