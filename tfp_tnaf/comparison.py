@@ -64,6 +64,7 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
     after tracing.
     """
     event_size = splits.train.shape[1]
+    splits = Splits(*(tf.constant(s) for s in splits))
     results = []
     for name, spec in specs.items():
         tf_keras.utils.set_random_seed(seed)
@@ -80,12 +81,11 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
                   batch_size=batch_size, callbacks=callbacks, verbose=verbose)
         train_seconds = time.perf_counter() - start
         mean, stderr = mean_log_prob(distribution, splits.test)
-        test = tf.constant(splits.test)
         results.append(FlowResult(
             name=name,
             num_parameters=int(sum(np.prod(v.shape) for v in distribution.trainable_variables)),
             test_log_likelihood=mean, test_stderr=stderr, train_seconds=train_seconds,
-            log_prob_seconds=_seconds(tf.function(lambda d=distribution: d.log_prob(test))),
+            log_prob_seconds=_seconds(tf.function(lambda d=distribution: d.log_prob(splits.test))),
             sample_seconds=_seconds(tf.function(
                 lambda d=distribution: d.sample(num_samples, seed=seed))),
             best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
