@@ -22,11 +22,17 @@ __all__ = ["FlowResult", "FlowSpec", "compare_flows", "results_table"]
 
 @dataclasses.dataclass
 class FlowSpec:
-    """How to build and train one flow: `build()` returns a fresh bijector."""
+    """How to build and train one flow: `build()` returns a fresh bijector.
+
+    `for_evaluation(bijector)`, if given, maps the trained bijector to the one
+    evaluated (for example `tfb.BatchNormalization` layers switched to their
+    running statistics).
+    """
 
     build: Callable[[], tfb.Bijector]
     learning_rate: float = 1e-3
     clipnorm: float | None = None
+    for_evaluation: Callable[[tfb.Bijector], tfb.Bijector] | None = None
 
 
 @dataclasses.dataclass
@@ -80,6 +86,9 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
         model.fit(splits.train, validation_data=(splits.validation,), epochs=epochs,
                   batch_size=batch_size, callbacks=callbacks, verbose=verbose)
         train_seconds = time.perf_counter() - start
+        if spec.for_evaluation is not None:
+            distribution = make_distribution(spec.for_evaluation(distribution.bijector),
+                                             event_size)
         mean, stderr = mean_log_prob(distribution, splits.test)
         results.append(FlowResult(
             name=name,

@@ -7,52 +7,79 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["plot_density_2d", "plot_marginals", "plot_pairs"]
+__all__ = ["plot_densities", "plot_density_2d", "plot_marginals", "plot_pairs"]
 
 
-def _pyplot():
-    import matplotlib
+def _figure(rows: int, cols: int, width: float, height: float, **kwargs):
+    """A figure and its axes grid, without pyplot: no display or global backend needed."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=(width * cols, height * rows))
+    return fig, fig.subplots(rows, cols, squeeze=False, **kwargs)
 
-    return plt
+
+def _grid(data: np.ndarray, resolution: int):
+    """A `resolution`^2 grid over the bulk of 2-D `data`, with a margin."""
+    low, high = np.percentile(data, 0.5, axis=0), np.percentile(data, 99.5, axis=0)
+    margin = 0.15 * (high - low)
+    low, high = low - margin, high + margin
+    xs, ys = (np.linspace(low[k], high[k], resolution) for k in range(2))
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(data.dtype)
+    return grid, (low[0], high[0], low[1], high[1])
+
+
+def plot_densities(log_probs: dict[str, Callable[[np.ndarray], np.ndarray]], data: np.ndarray,
+                   samples: dict[str, np.ndarray] | None = None, resolution: int = 120,
+                   path: str | os.PathLike | None = None):
+    """One column per flow: its density on a grid over `data` and, below, its samples.
+
+    Returns the matplotlib figure (and writes it to `path` if given).
+    """
+    grid, extent = _grid(data, resolution)
+    fig, axes = _figure(1 if samples is None else 2, len(log_probs), 2.8, 2.8)
+    for j, (name, log_prob) in enumerate(log_probs.items()):
+        density = np.exp(log_prob(grid)).reshape(resolution, resolution)
+        axes[0, j].imshow(density, origin="lower", extent=extent, aspect="auto", cmap="magma")
+        axes[0, j].set_title(name, fontsize=9)
+        if samples is not None:
+            axes[1, j].scatter(samples[name][:, 0], samples[name][:, 1], s=0.5, alpha=0.4)
+            axes[1, j].set_xlim(extent[:2])
+            axes[1, j].set_ylim(extent[2:])
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=80)
+    return fig
 
 
 def plot_density_2d(log_prob: Callable[[np.ndarray], np.ndarray], data: np.ndarray,
                     samples: np.ndarray, path: str | os.PathLike, resolution: int = 200,
                     title: str = "") -> None:
     """Three panels: the density `exp(log_prob)` on a grid, the data, the samples."""
-    plt = _pyplot()
-    low, high = np.percentile(data, 0.5, axis=0), np.percentile(data, 99.5, axis=0)
-    margin = 0.15 * (high - low)
-    low, high = low - margin, high + margin
-    xs, ys = (np.linspace(low[k], high[k], resolution) for k in range(2))
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(data.dtype)
+    grid, extent = _grid(data, resolution)
     density = np.exp(log_prob(grid)).reshape(resolution, resolution)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharex=True, sharey=True)
-    axes[0].imshow(density, origin="lower", extent=(low[0], high[0], low[1], high[1]),
-                   aspect="auto", cmap="magma")
+    fig, axes = _figure(1, 3, 4.3, 4.2, sharex=True, sharey=True)
+    axes = axes[0]
+    axes[0].imshow(density, origin="lower", extent=extent, aspect="auto", cmap="magma")
     axes[0].set_title("density")
     for ax, points, name in ((axes[1], data, "data"), (axes[2], samples, "samples")):
         ax.scatter(points[:, 0], points[:, 1], s=1.5, alpha=0.4)
         ax.set_title(f"{name} ({len(points)})")
-    axes[0].set_xlim(low[0], high[0])
-    axes[0].set_ylim(low[1], high[1])
+    axes[0].set_xlim(extent[:2])
+    axes[0].set_ylim(extent[2:])
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_marginals(data: np.ndarray, samples: np.ndarray, path: str | os.PathLike,
                    max_dims: int = 16, title: str = "") -> None:
     """Histograms of the first `max_dims` marginals, data against samples."""
-    plt = _pyplot()
     dims = min(max_dims, data.shape[1])
     cols = min(4, dims)
-    rows = int(np.ceil(dims / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = _figure(int(np.ceil(dims / cols)), cols, 3.2, 2.4)
     for k, ax in enumerate(axes.flat):
         if k >= dims:
             ax.axis("off")
@@ -66,16 +93,14 @@ def plot_marginals(data: np.ndarray, samples: np.ndarray, path: str | os.PathLik
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def plot_pairs(data: np.ndarray, samples: np.ndarray, path: str | os.PathLike,
                pairs: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (0, 2)),
                title: str = "") -> None:
     """Scatter plots of a few pairs of dimensions, data (top) against samples (bottom)."""
-    plt = _pyplot()
     pairs = tuple(p for p in pairs if max(p) < data.shape[1])
-    fig, axes = plt.subplots(2, len(pairs), figsize=(3.6 * len(pairs), 7), squeeze=False)
+    fig, axes = _figure(2, len(pairs), 3.6, 3.5)
     for j, (a, b) in enumerate(pairs):
         for i, (points, name) in enumerate(((data, "data"), (samples, "samples"))):
             axes[i, j].scatter(points[:, a], points[:, b], s=1, alpha=0.3)
@@ -83,4 +108,3 @@ def plot_pairs(data: np.ndarray, samples: np.ndarray, path: str | os.PathLike,
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -145,7 +145,7 @@ def log_sech2(u):
     return 2.0 * (np.log(2.0) - a - tf.math.softplus(-2.0 * a))
 
 
-def _shared_matvec(matrix, vectors):
+def shared_matvec(matrix, vectors):
     """`matrix @ v` for every `v` on the last axis of `vectors`: one 2-D matmul."""
     flat = tf.reshape(vectors, [-1, tf.shape(vectors)[-1]])
     product = tf.matmul(flat, matrix, transpose_b=True)
@@ -163,7 +163,7 @@ def _log_matvec_exp(log_matrix, log_vector):
     """
     row_max = tf.reduce_max(log_matrix, axis=-1)
     vector_max = tf.stop_gradient(tf.reduce_max(log_vector, axis=-1, keepdims=True))
-    product = _shared_matvec(tf.exp(log_matrix - row_max[:, tf.newaxis]),
+    product = shared_matvec(tf.exp(log_matrix - row_max[:, tf.newaxis]),
                              tf.exp(log_vector - vector_max))
     tiny = np.finfo(log_vector.dtype.as_numpy_dtype).tiny
     return tf.math.log(tf.maximum(product, tiny)) + row_max + vector_max
@@ -195,7 +195,7 @@ def monotone_network(x: tf.Tensor, params: tf.Tensor, log_mixing: tf.Tensor,
     b3, c = tf.unstack(b3_c, axis=-1)
     u1 = tf.exp(w1) * x[..., tf.newaxis] + b1
     log_dh1 = w1 + log_sech2(u1)
-    u2 = _shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
+    u2 = shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
     log_dh2 = _log_matvec_exp(log_mixing, log_dh1) + log_sech2(u2)
     skip = tf.math.softplus(c) + linear_slope
     z = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * x

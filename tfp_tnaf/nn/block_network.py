@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tfp_tnaf.bijectors.monotone import log_add_exp, log_sech2
+from tfp_tnaf.bijectors.monotone import log_add_exp, log_sech2, shared_matvec
 
 __all__ = ["BlockAutoregressiveNetwork"]
 
@@ -144,9 +144,10 @@ class BlockAutoregressiveNetwork(tf_keras.layers.Layer):
         offsets = []
         for layer, (below, diagonal, log_diagonal, bias) in enumerate(weights):
             flat = tf.reshape(h, tf.concat([tf.shape(h)[:-2], [-1]], 0))
-            earlier = tf.einsum("...i,oi->...o", flat, below)
+            # A reshape and a matmul: einsum's "..." gradients are ~100x slower here.
+            earlier = shared_matvec(below, flat)
             if layer == 0 and self.context is not None:
-                earlier += tf.einsum("...c,oc->...o", conditional_input, self.context)
+                earlier += shared_matvec(self.context, conditional_input)
             offset = tf.reshape(earlier, tf.concat([tf.shape(earlier)[:-1], tf.shape(bias)],
                                                    0)) + bias
             offsets.append(offset)
