@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                      help="Keras verbosity: 1 is a progress bar")
+    fit.add_argument("--strategy", default="default",
+                     choices=("default", "mirrored", "multiworker"),
+                     help="tf.distribute strategy: one device, all local devices, or the "
+                          "cluster in TF_CONFIG (--batch-size is then the global batch)")
+    fit.add_argument("--peer-timeout", type=float, default=60.0,
+                     help="multiworker: seconds to wait for the other workers")
     evaluate = sub.add_parser("evaluate", help="test log-likelihood of a fitted run")
     evaluate.add_argument("--run", required=True, help="a run folder written by `fit`")
     evaluate.add_argument("--data-dir")
@@ -137,8 +143,14 @@ def _fit(args: argparse.Namespace) -> dict:
     import tensorflow as tf
     import tf_keras
 
+    from tfp_tnaf.distribute import check_global_batch, make_strategy
     from tfp_tnaf.training import BestWeights, FlowModel, mean_log_prob, save_weights
 
+    try:  # first: a multi-worker strategy must start before other TensorFlow work
+        strategy = make_strategy(args.strategy, peer_timeout=args.peer_timeout)
+        check_global_batch(args.batch_size, strategy)
+    except (ValueError, TimeoutError) as error:
+        raise UsageError(str(error)) from error
     tf_keras.utils.set_random_seed(args.seed)
     config = dict(data=args.data, data_dir=args.data_dir, flow=args.flow, seed=args.seed)
     splits = _load_data(config)
@@ -147,25 +159,29 @@ def _fit(args: argparse.Namespace) -> dict:
                                          ("hidden_units", args.hidden_units),
                                          ("transform_units", args.transform_units))
                        if v is not None}
-    try:
-        distribution = _build(config)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
     out = args.out or os.path.join("runs", f"{os.path.basename(args.data)}-{args.flow}")
+    task = strategy.cluster_resolver.task_id if args.strategy == "multiworker" else 0
+    if task:  # only the chief writes the run folder
+        out = os.path.join(out, f"worker-{task}")
     os.makedirs(out, exist_ok=True)
     lr = args.lr if args.lr is not None else DEFAULT_LEARNING_RATES.get(args.flow, 1e-3)
     clipnorm = args.clipnorm if args.clipnorm is not None else DEFAULT_CLIPNORM.get(args.flow)
     config.update(epochs=args.epochs, batch_size=args.batch_size, lr=lr, clipnorm=clipnorm,
-                  jit=args.jit)
+                  jit=args.jit, strategy=args.strategy,
+                  replicas=strategy.num_replicas_in_sync)
+    with strategy.scope():
+        try:
+            distribution = _build(config)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
+        model = FlowModel(distribution)
+        model.compile(tf_keras.optimizers.Adam(lr, clipnorm=clipnorm), jit_compile=args.jit)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
-
-    model = FlowModel(distribution)
-    model.compile(tf_keras.optimizers.Adam(lr, clipnorm=clipnorm), jit_compile=args.jit)
     best = BestWeights()
     num_parameters = int(sum(np.prod(v.shape) for v in distribution.trainable_variables))
     print(f"{args.flow} on {args.data}: D={config['event_size']}, {num_parameters} parameters, "
-          f"{len(splits.train)} training points")
+          f"{len(splits.train)} training points, {strategy.num_replicas_in_sync} replica(s)")
     start = time.perf_counter()
     history = model.fit(splits.train, validation_data=(splits.validation,), epochs=args.epochs,
                         batch_size=args.batch_size, callbacks=[best], verbose=args.verbose)

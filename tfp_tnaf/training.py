@@ -46,6 +46,11 @@ class FlowModel(tf_keras.Model):
               callbacks=[BestWeights()])
     ```
 
+    Under a `tf.distribute` strategy (`MirroredStrategy`,
+    `MultiWorkerMirroredStrategy`), build the distribution and the model inside
+    `strategy.scope()`; `fit`'s `batch_size` is the global batch, split across
+    the replicas.
+
     Args:
       distribution: any TFP distribution with trainable variables (created
         before the first `fit`, as the package's bijectors do in `__init__`).
@@ -77,10 +82,14 @@ class FlowModel(tf_keras.Model):
         return -tf.reduce_mean(self(x, context))
 
     def train_step(self, data):
+        # Under a tf.distribute strategy the optimizer sums the replicas' gradients:
+        # scaling each replica's mean keeps the step that of the global batch's mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss = self._negative_log_likelihood(data)
+            scaled = loss / replicas
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables,
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables,
                                            strict=True))
         self._loss_tracker.update_state(loss)
         return {"loss": self._loss_tracker.result()}
