@@ -1,0 +1,18 @@
+"""Smoke test of the benchmark suite's quick mode (the full run is not a test)."""
+
+import json
+
+from benchmarks.run import main
+
+
+def test_quick_benchmark_writes_tables_and_plot(tmp_path):
+    main(["--quick", "--datasets", "moons", "--flows", "MAF,NAF-DSF", "--dims", "4",
+          "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["flow"] for r in results["likelihood"]] == ["MAF", "NAF-DSF"]
+    assert all(r["test_ll"] > -10 for r in results["likelihood"])
+    assert [r["flow"] for r in results["speed"]] == ["MAF", "NAF-DSF"]
+    assert all(r["samples_per_s"] > 0 for r in results["speed"])
+    text = (tmp_path / "results.md").read_text()
+    assert "#### moons (D=2)" in text and "#### D=4, batch 512" in text
+    assert (tmp_path / "params_vs_ll.png").stat().st_size > 1000
