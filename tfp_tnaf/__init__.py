@@ -11,19 +11,24 @@ from tfp_tnaf.bijectors import (
     stacked_block_neural_autoregressive,
     stacked_transformer_autoregressive,
 )
+from tfp_tnaf.distribute import make_strategy
+from tfp_tnaf.models import make_distribution, make_flow
 from tfp_tnaf.nn.block_network import BlockAutoregressiveNetwork
 from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
 from tfp_tnaf.nn.transformer import AutoregressiveTransformer
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
+from tfp_tnaf.training import BestWeights, FlowModel, load_weights, save_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoregressiveTransformer",
+    "BestWeights",
     "BlockAutoregressiveNetwork",
     "BlockNeuralAutoregressive",
     "DeepDenseSigmoidal",
     "DeepSigmoidal",
+    "FlowModel",
     "MonotoneAutoregressive",
     "MonotoneElementwise",
     "MonotoneHypernetwork",
@@ -31,7 +36,12 @@ __all__ = [
     "RootResult",
     "RootSolver",
     "TransformerAutoregressive",
+    "load_weights",
+    "make_distribution",
+    "make_flow",
+    "make_strategy",
     "root_diagnostics",
+    "save_weights",
     "stacked_block_neural_autoregressive",
     "stacked_transformer_autoregressive",
 ]
