@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_tnaf.bijectors.monotone import check_positive_int
 from tfp_tnaf.roots import RootResult, RootSolver
 
 tfb = tfp.bijectors
@@ -254,9 +255,7 @@ class MonotoneAutoregressive(tfb.Bijector):
 def stack_with_reversals(make_flow: Callable[[int], tfb.Bijector], event_size: int,
                          num_flows: int) -> tfb.Chain:
     """`num_flows` flows `make_flow(k)` with `tfb.Permute` reversals between them."""
-    if isinstance(num_flows, bool) or not isinstance(num_flows, (int, np.integer)) \
-            or num_flows < 1:
-        raise ValueError(f"`num_flows` must be a positive integer; got {num_flows!r}.")
+    num_flows = check_positive_int(num_flows, "num_flows")
     reverse = list(reversed(range(event_size)))
     layers = []
     for k in range(num_flows):

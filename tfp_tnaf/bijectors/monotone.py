@@ -35,7 +35,7 @@ MIN_SLOPE = 1e-3
 LINEAR_SLOPE = 0.1
 
 
-def _check_positive_int(value, name: str) -> int:
+def check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
     return int(value)
@@ -49,8 +49,8 @@ def check_linear_slope(value) -> float:
 
 def sigmoidal_layer_sizes(hidden_units: int, num_layers: int, dense: bool) -> list[int]:
     """Widths of the values passed between layers: [1, d, ..., d, 1] or all ones."""
-    hidden_units = _check_positive_int(hidden_units, "hidden_units")
-    num_layers = _check_positive_int(num_layers, "num_layers")
+    hidden_units = check_positive_int(hidden_units, "hidden_units")
+    num_layers = check_positive_int(num_layers, "num_layers")
     inner = hidden_units if dense else 1
     return [1] + [inner] * (num_layers - 1) + [1]
 
@@ -164,14 +164,14 @@ def _log_matvec_exp(log_matrix, log_vector):
     row_max = tf.reduce_max(log_matrix, axis=-1)
     vector_max = tf.stop_gradient(tf.reduce_max(log_vector, axis=-1, keepdims=True))
     product = shared_matvec(tf.exp(log_matrix - row_max[:, tf.newaxis]),
-                             tf.exp(log_vector - vector_max))
+                            tf.exp(log_vector - vector_max))
     tiny = np.finfo(log_vector.dtype.as_numpy_dtype).tiny
     return tf.math.log(tf.maximum(product, tiny)) + row_max + vector_max
 
 
 def monotone_network_num_params(hidden_units: int) -> int:
     """Per-element pseudo-parameters of `monotone_network`: w1, b1, b2, w3, b3, c."""
-    return 4 * _check_positive_int(hidden_units, "hidden_units") + 2
+    return 4 * check_positive_int(hidden_units, "hidden_units") + 2
 
 
 def monotone_network(x: tf.Tensor, params: tf.Tensor, log_mixing: tf.Tensor,
@@ -286,8 +286,8 @@ class _Sigmoidal(MonotoneElementwise):
     def __init__(self, params, hidden_units, num_layers, linear_slope, root_solver,
                  validate_args, parameters, name):
         self._linear_slope = check_linear_slope(linear_slope)
-        self._hidden_units = _check_positive_int(hidden_units, "hidden_units")
-        self._num_layers = _check_positive_int(num_layers, "num_layers")
+        self._hidden_units = check_positive_int(hidden_units, "hidden_units")
+        self._num_layers = check_positive_int(num_layers, "num_layers")
         super().__init__(params, root_solver=root_solver, validate_args=validate_args,
                          parameters=parameters, name=name)
         self._check_num_params(self.num_params(hidden_units, num_layers))

@@ -6,7 +6,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tfp_tnaf.bijectors.monotone import log_add_exp, log_sech2, shared_matvec
+from tfp_tnaf.bijectors.monotone import (
+    check_positive_int,
+    log_add_exp,
+    log_sech2,
+    shared_matvec,
+)
 
 __all__ = ["BlockAutoregressiveNetwork"]
 
@@ -62,16 +67,15 @@ class BlockAutoregressiveNetwork(tf_keras.layers.Layer):
                  gated_residual: bool = False, linear_slope: float = 0.1,
                  conditional_event_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("event_size", event_size), ("hidden_units", hidden_units),
-                            ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+        event_size = check_positive_int(event_size, "event_size")
+        hidden_units = check_positive_int(hidden_units, "hidden_units")
+        num_layers = check_positive_int(num_layers, "num_layers")
         if not isinstance(gated_residual, bool):
             raise ValueError(f"`gated_residual` must be a bool; got {gated_residual!r}.")
-        self.event_size = d = int(event_size)
+        self.event_size = d = event_size
         self.gated_residual = gated_residual
         self.linear_slope = float(linear_slope)
-        self.sizes = [1] + [int(hidden_units)] * int(num_layers) + [1]
+        self.sizes = [1] + [hidden_units] * num_layers + [1]
         dt = self.dtype
         self.kernels, self.log_scales, self.biases, self.masks = [], [], [], []
         for layer, (n, m) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
