@@ -46,24 +46,28 @@ def flow_specs(quick: bool) -> dict[str, tuple[str, dict, float, float | None]]:
     }
 
 
-def load_dataset(name: str, quick: bool, seed: int) -> data.Splits:
+def load_dataset(name: str, seed: int, max_train: int | None,
+                 max_eval: int | None) -> data.Splits:
+    """The data set's splits, the training split cut to `max_train` rows and the
+    validation and test splits to `max_eval` (None: all)."""
     if name == "bsds300":
-        sizes = (20_000, 2_000, 5_000) if quick else (1_000_000, 50_000, 250_000)
-        splits = data.bsds300(num_train=sizes[0], num_validation=sizes[1], num_test=sizes[2],
-                              seed=seed)
+        splits = data.bsds300(num_train=min(max_train or 1_000_000, 1_000_000),
+                              num_validation=min(max_eval or 50_000, 50_000),
+                              num_test=min(max_eval or 250_000, 250_000), seed=seed)
     else:
         splits = data.load(name, seed=seed)
-    if quick:
-        splits = data.Splits(splits.train[:2000], splits.validation[:500], splits.test[:1000])
-    return splits
+    return data.Splits(splits.train[:max_train], splits.validation[:max_eval],
+                       splits.test[:max_eval])
 
 
 def likelihood(args) -> list[dict]:
     rows = []
     specs = flow_specs(args.quick)
-    for dataset in args.datasets:
-        for seed in range(args.seeds):
-            splits = load_dataset(dataset, args.quick, seed)
+    # Seeds outermost, and the rows so far written after each data set, so that
+    # a run stopped early still leaves every data set's first seed.
+    for seed in range(args.seeds):
+        for dataset in args.datasets:
+            splits = load_dataset(dataset, seed, args.max_train, args.max_eval)
             d = splits.train.shape[1]
             chosen = {name: FlowSpec(lambda n=n, o=o, d=d: make_flow(n, d, **o), lr, clip)
                       for name, (n, o, lr, clip) in specs.items() if name in args.flows}
@@ -73,6 +77,8 @@ def likelihood(args) -> list[dict]:
                                  parameters=r.num_parameters, test_ll=r.test_log_likelihood,
                                  test_stderr=r.test_stderr, train_s=r.train_seconds,
                                  sample_s=r.sample_seconds))
+            with open(os.path.join(args.out, "likelihood_partial.json"), "w") as f:
+                json.dump(rows, f, indent=1)
     return rows
 
 
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patience", type=int)
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--max-train", type=int, help="cap on training rows per data set")
+    parser.add_argument("--max-eval", type=int, help="cap on validation and test rows")
     args = parser.parse_args(argv)
     args.datasets = args.datasets.split(",")
     args.flows = args.flows.split(",")
@@ -173,12 +181,17 @@ def main(argv: list[str] | None = None) -> None:
         args.dims = args.dims[:1]
     args.epochs = args.epochs or (1 if args.quick else 100)
     args.seeds = args.seeds or (1 if args.quick else 3)
+    if args.quick:
+        args.max_train = args.max_train or 2000
+        args.max_eval = args.max_eval or 1000
     args.patience = args.patience if args.patience is not None else (None if args.quick else 10)
     os.makedirs(args.out, exist_ok=True)
     device = tf.config.list_logical_devices()[-1].name
     start = time.perf_counter()
     report = [f"# Benchmark results\n\ndevice: {device}; mode: "
-              f"{'quick' if args.quick else 'full'}; epochs {args.epochs}, seeds {args.seeds}"]
+              f"{'quick' if args.quick else 'full'}; epochs {args.epochs}, seeds {args.seeds}, "
+              f"patience {args.patience}, batch {args.batch_size}, training rows <= "
+              f"{args.max_train or 'all'}, validation/test rows <= {args.max_eval or 'all'}"]
     results = dict(device=device, quick=args.quick)
     if "likelihood" in args.sections:
         rows = likelihood(args)
