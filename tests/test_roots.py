@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_tnaf import RootSolver, root_diagnostics
+from tfp_tnaf import DeepSigmoidal, RootSolver, root_diagnostics
 
 
 def cubic(x, params):
@@ -32,6 +32,40 @@ def test_bracket_budget_too_small_is_reported():
     assert float(result.residual[0]) > 1.0
     assert float(result.residual[1]) < 1e-5
     assert float(diagnostics["max_residual"]) > 1.0
+    assert result.converged.numpy().tolist() == [False, True]
+    assert int(diagnostics["num_not_converged"]) == 1
+    assert int(diagnostics["num_bracket_steps"]) == 2
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_bracket_expands_to_targets_far_outside_the_data(dtype):
+    # A deep sigmoidal flow with random pseudo-parameters: near the data it
+    # bends, far away it is linear with slope min_j a_j, so noise values of
+    # +-1e5 have roots thousands of units out. The bracket [-2^k, 2^k] needs
+    # k = ceil(log2 |x|) doublings for the farthest root, and no more.
+    rng = np.random.default_rng(4)
+    size = 6
+    params = rng.normal(size=(size, DeepSigmoidal.num_params(4, 2)))
+    transform = DeepSigmoidal(tf.constant(params, dtype), hidden_units=4, num_layers=2)
+    target = tf.constant([-1e5, -3e3, -40.0, 0.5, 2e3, 1e5], dtype)
+    result = transform.solve_forward(target)
+    x = result.x.numpy()
+    np.testing.assert_allclose(transform.inverse(tf.constant(x)).numpy(), target.numpy(),
+                               rtol=1e-5 if dtype == tf.float32 else 1e-11)
+    diagnostics = root_diagnostics(result)
+    assert int(diagnostics["num_not_converged"]) == 0
+    assert np.max(np.abs(x)) > 1e3
+    assert int(diagnostics["num_bracket_steps"]) == int(np.ceil(np.log2(np.max(np.abs(x)))))
+    # With two doublings fewer the farthest roots are left unbracketed and
+    # reported, while the near ones still converge.
+    short = RootSolver(max_bracket_steps=int(diagnostics["num_bracket_steps"]) - 2)
+    clipped = DeepSigmoidal(tf.constant(params, dtype), hidden_units=4, num_layers=2,
+                            root_solver=short).solve_forward(target)
+    far = np.abs(x) > 2.0 ** int(clipped.num_bracket_steps)
+    assert far.any() and not far.all()
+    assert not clipped.converged.numpy()[far].any()
+    assert clipped.converged.numpy()[~far].all()
+    np.testing.assert_allclose(clipped.x.numpy()[~far], x[~far], rtol=1e-5)
 
 
 def test_iteration_budget_too_small_is_reported():

@@ -17,6 +17,7 @@ from tfp_tnaf.nn.block_network import BlockAutoregressiveNetwork
 from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
 from tfp_tnaf.nn.transformer import AutoregressiveTransformer
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
+from tfp_tnaf.serving import ExportedFlow, export_saved_model
 from tfp_tnaf.training import BestWeights, FlowModel, load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "BlockNeuralAutoregressive",
     "DeepDenseSigmoidal",
     "DeepSigmoidal",
+    "ExportedFlow",
     "FlowModel",
     "MonotoneAutoregressive",
     "MonotoneElementwise",
@@ -36,6 +38,7 @@ __all__ = [
     "RootResult",
     "RootSolver",
     "TransformerAutoregressive",
+    "export_saved_model",
     "load_weights",
     "make_distribution",
     "make_flow",

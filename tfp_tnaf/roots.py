@@ -32,24 +32,29 @@ class RootResult(NamedTuple):
     Attributes:
       x: the solution, with implicit gradients attached.
       residual: `|f(x) - target|` at the solution, elementwise.
-      converged: boolean, elementwise: the step or bracket fell below tolerance.
+      converged: boolean, elementwise: the root was bracketed and the step or
+        bracket fell below tolerance.
       num_iterations: scalar int32, Newton/bisection iterations run.
+      num_bracket_steps: scalar int32, bracket doublings run.
     """
 
     x: tf.Tensor
     residual: tf.Tensor
     converged: tf.Tensor
     num_iterations: tf.Tensor
+    num_bracket_steps: tf.Tensor
 
 
 def root_diagnostics(result: RootResult) -> dict[str, tf.Tensor]:
-    """Summarises a `RootResult`: worst residual, non-converged count, iterations."""
+    """Summarises a `RootResult`: worst residual, non-converged count, iterations
+    and bracket doublings."""
     residual = tf.reshape(result.residual, [-1])
     return {
         # The appended zero keeps the maximum defined for empty batches.
         "max_residual": tf.reduce_max(tf.concat([residual, tf.zeros([1], residual.dtype)], 0)),
         "num_not_converged": tf.reduce_sum(tf.cast(~result.converged, tf.int32)),
         "num_iterations": result.num_iterations,
+        "num_bracket_steps": result.num_bracket_steps,
     }
 
 
@@ -107,18 +112,20 @@ class RootSolver:
         def value(x):
             return fn(x, frozen)[0]
 
-        lo, hi = self._bracket(value, z_safe)
+        lo, hi, bracketed, bracket_steps = self._bracket(value, z_safe)
         x, converged, iterations = self._newton_bisection(fn, frozen, z_safe, lo, hi,
                                                           rtol, atol, finite)
+        converged &= bracketed
         # Non-finite targets map to their limits: NaN -> NaN, +-inf -> +-inf.
         x = tf.where(finite, x, z)
         return self._attach_implicit_gradient(fn, x, target, params, finite,
-                                              converged, iterations)
+                                              converged, iterations, bracket_steps)
 
     def _bracket(self, value, z):
         """Expands `[lo, hi]` geometrically until `f(lo) <= z <= f(hi)`.
 
         Each step evaluates `f` once: at the end that each element moves.
+        Returns the bracket, whether it encloses each root, and the steps run.
         """
         one = tf.ones_like(z)
         lo, hi = -one, one
@@ -140,9 +147,10 @@ class RootSolver:
             new_f_hi = tf.where(above, f_probe, tf.where(below, f_lo, f_hi))
             return step + 1, new_lo, new_hi, new_f_lo, new_f_hi, width * 2
 
-        _, lo, hi, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, one),
-                                           maximum_iterations=self.max_bracket_steps)
-        return lo, hi
+        steps, lo, hi, f_lo, f_hi, _ = tf.while_loop(
+            cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, one),
+            maximum_iterations=self.max_bracket_steps)
+        return lo, hi, (f_lo <= z) & (f_hi >= z), steps
 
     def _newton_bisection(self, fn, params, z, lo, hi, rtol, atol, finite):
         """Safeguarded Newton in the bracket (Numerical Recipes' rtsafe)."""
@@ -186,7 +194,8 @@ class RootSolver:
         return x, done & finite, i
 
     @staticmethod
-    def _attach_implicit_gradient(fn, x, target, params, finite, converged, iterations):
+    def _attach_implicit_gradient(fn, x, target, params, finite, converged, iterations,
+                                  bracket_steps):
         """x + c - stop_gradient(c) with c = -(f(x; theta) - z) / f'(x): value x,
         gradients of the implicit function theorem."""
         x = tf.stop_gradient(x)
@@ -197,4 +206,4 @@ class RootSolver:
         correction = tf.where(finite, correction, tf.zeros_like(correction))
         solution = x + (correction - tf.stop_gradient(correction))
         residual = tf.where(finite, tf.abs(tf.stop_gradient(gap)), tf.zeros_like(x))
-        return RootResult(solution, residual, converged, iterations)
+        return RootResult(solution, residual, converged, iterations, bracket_steps)

@@ -71,7 +71,7 @@ def solve_autoregressive(z: tf.Tensor, sequence: np.ndarray, step_fn: StepFn,
 
     Returns:
       `RootResult` with `x`, `residual`, `converged` of shape `batch + [D]` and
-      the largest iteration count of any step.
+      the largest iteration and bracket-step counts of any step.
     """
     event_size = len(sequence)
     sequence = tf.constant(sequence, tf.int32)
@@ -79,7 +79,7 @@ def solve_autoregressive(z: tf.Tensor, sequence: np.ndarray, step_fn: StepFn,
     residual0 = tf.zeros_like(z)
     converged0 = tf.ones(tf.shape(z), tf.bool)
 
-    def body(k, x, residual, converged, iterations, state):
+    def body(k, x, residual, converged, iterations, bracket_steps, state):
         i = sequence[k]
         fn, params, state = step_fn(i, x, state)
         result = root_solver(fn, tf.gather(z, i, axis=-1), params)
@@ -87,14 +87,14 @@ def solve_autoregressive(z: tf.Tensor, sequence: np.ndarray, step_fn: StepFn,
         x = tf.where(here, result.x[..., tf.newaxis], x)
         residual = tf.where(here, result.residual[..., tf.newaxis], residual)
         converged = tf.where(here, result.converged[..., tf.newaxis], converged)
-        return (k + 1, x, residual, converged,
-                tf.maximum(iterations, result.num_iterations), state)
+        return (k + 1, x, residual, converged, tf.maximum(iterations, result.num_iterations),
+                tf.maximum(bracket_steps, result.num_bracket_steps), state)
 
-    _, x, residual, converged, iterations, _ = tf.while_loop(
+    _, x, residual, converged, iterations, bracket_steps, _ = tf.while_loop(
         lambda k, *_: k < event_size, body,
-        (tf.constant(0), x0, residual0, converged0, tf.constant(0), state),
+        (tf.constant(0), x0, residual0, converged0, tf.constant(0), tf.constant(0), state),
         maximum_iterations=event_size)
-    return RootResult(x, residual, converged, iterations)
+    return RootResult(x, residual, converged, iterations, bracket_steps)
 
 
 class MonotoneAutoregressive(tfb.Bijector):
