@@ -149,3 +149,20 @@ def test_make_flow_errors_name_the_choices():
         make_flow("bnaf", 2, hidden_units=[4])
     with pytest.raises(ValueError, match="event_size"):
         make_flow("realnvp", 1)
+
+
+@pytest.mark.parametrize("name", ["maf", "realnvp"])
+def test_float64_baselines_compute_in_float64(name):
+    # TFP's MADE builds its hidden activations in Keras' floatx and a Keras
+    # Sequential built from a shape gets a float32 input: either would round a
+    # float64 flow's inner values to float32, and change the output by ~1e-8.
+    flow = make_flow(name, 2, num_flows=1, hidden_units=[8], dtype=tf.float64)
+    for v in flow.trainable_variables:
+        v.assign(np.random.default_rng(1).normal(size=v.shape))
+    y = tf.constant([[0.3, -0.7]], tf.float64)
+    step = tf.constant([[1e-10, 1e-10]], tf.float64)
+    # The log-det depends on y only through the network.
+    ildj = lambda y: flow.inverse_log_det_jacobian(y, event_ndims=1).numpy()
+    change = np.abs(ildj(y + step) - ildj(y))
+    assert np.all(change > 1e-13) and np.all(change < 1e-8), change
+    assert tf_keras.backend.floatx() == "float32"

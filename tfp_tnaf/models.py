@@ -37,11 +37,15 @@ def _affine_coupling_fn(event_size: int, num_masked: int, hidden_units: Sequence
     layers = [tf_keras.layers.Dense(h, activation="relu", dtype=dtype) for h in hidden_units]
     layers.append(tf_keras.layers.Dense(2 * (event_size - num_masked), dtype=dtype,
                                         kernel_initializer="zeros"))
-    net = tf_keras.Sequential(layers)
-    net.build((None, num_masked))
+    # An explicit Input of `dtype`: `build` would make a float32 one, and the
+    # network would then compute a float64 flow's scales in float32.
+    net = tf_keras.Sequential([tf_keras.Input(shape=(num_masked,), dtype=dtype)] + layers)
 
     def shift_and_log_scale(x, output_units, **kwargs):
-        shift, log_scale = tf.split(net(x), 2, axis=-1)
+        # Keras layers want a batch axis: flatten any batch shape (none included).
+        out = net(tf.reshape(x, [-1, num_masked]))
+        out = tf.reshape(out, tf.concat([tf.shape(x)[:-1], [2 * output_units]], 0))
+        shift, log_scale = tf.split(out, 2, axis=-1)
         return shift, tf.tanh(log_scale)  # bounded scales keep early training stable
 
     return net, shift_and_log_scale
@@ -121,13 +125,23 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
 
 
 def _build_made(flow: tfb.Chain, event_size: int, conditional_event_size, dtype) -> None:
-    """TFP's MADE makes its variables at its first call: make them now."""
+    """TFP's MADE makes its variables at its first call: make them now.
+
+    Its hidden `Activation` layers take Keras' `floatx` rather than the
+    network's dtype, so a float64 MADE would compute its hidden units in
+    float32: they are built with `floatx` set to `dtype`.
+    """
     kwargs = {}
     if conditional_event_size is not None:
         context = {"conditional_input": tf.zeros([1, conditional_event_size], dtype)}
         kwargs = {b.name: context for b in flow.bijectors
                   if isinstance(b, tfb.MaskedAutoregressiveFlow)}
-    flow.inverse(tf.zeros([1, event_size], dtype), **kwargs)
+    floatx = tf_keras.backend.floatx()
+    tf_keras.backend.set_floatx(tf.as_dtype(dtype).name)
+    try:
+        flow.inverse(tf.zeros([1, event_size], dtype), **kwargs)
+    finally:
+        tf_keras.backend.set_floatx(floatx)
 
 
 def make_distribution(flow: tfb.Bijector, event_size: int,

@@ -84,7 +84,8 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
     with `a = softplus(.) + MIN_SLOPE`, and `u`, `w` row-wise softmax. `logit(s)`
     is `log s - log(1 - s)`, both logsumexps (`1 - s = sum_j w_kj sigmoid(-c_j)`),
     so `s` never saturates. The log-derivative is chained as a log-space
-    matrix-vector product. The result is `z = h_L + linear_slope * x`, with
+    matrix-vector product, each layer's factor written with two softmaxes so
+    that no large log-values cancel (see the code). The result is `z = h_L + linear_slope * x`, with
     `log dz/dx = logaddexp(log dh_L/dx, log linear_slope)`: in the plateaus
     between sharp sigmoids `dh_L/dx` can be ~1e-5, and float32 `z` then no
     longer determines `x`; the linear term keeps `dz/dx >= linear_slope`.
@@ -119,13 +120,17 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
         a = tf.math.softplus(a_raw) + MIN_SLOPE
         log_w = tf.nn.log_softmax(tf.reshape(w_raw, tf.concat([shape, [m, d]], 0)), axis=-1)
         c = a * pre + b
-        log_sig = tf.math.log_sigmoid(c)
-        log_sig_neg = tf.math.log_sigmoid(-c)
-        log_s = _logsumexp_matvec(log_w, log_sig)
-        log_one_minus_s = _logsumexp_matvec(log_w, log_sig_neg)
-        h = log_s - log_one_minus_s
-        log_dc = log_dpre + tf.math.log(a) + log_sig + log_sig_neg
-        log_dh = _logsumexp_matvec(log_w, log_dc) - log_s - log_one_minus_s
+        log_w_sig = log_w + tf.math.log_sigmoid(c)[..., tf.newaxis, :]
+        log_w_sig_neg = log_w + tf.math.log_sigmoid(-c)[..., tf.newaxis, :]
+        h = (tf.reduce_logsumexp(log_w_sig, axis=-1)
+             - tf.reduce_logsumexp(log_w_sig_neg, axis=-1))
+        # dh'/dc_j = w_j s_j (1 - s_j) / (s (1 - s)) = alpha_j beta_j / w_j, with
+        # alpha = softmax(log w + log sigmoid(c)), beta = softmax(log w + log
+        # sigmoid(-c)): in the tails log sigmoid(-c) ~ -c is large, and this form
+        # never subtracts two such numbers (float32 lost 0.1 nats that way).
+        log_ratio = (tf.nn.log_softmax(log_w_sig, axis=-1)
+                     + tf.nn.log_softmax(log_w_sig_neg, axis=-1) - log_w)
+        log_dh = _logsumexp_matvec(log_ratio, log_dpre + tf.math.log(a))
     h, log_dh = h[..., 0], log_dh[..., 0]
     if linear_slope == 0:
         return h, log_dh
