@@ -180,12 +180,14 @@ def load_weights(module: tf.Module, path: str | os.PathLike) -> None:
 def fit_maximum_likelihood(distribution: tfd.Distribution, data: np.ndarray,
                            num_steps: int, batch_size: int = 256, learning_rate: float = 1e-3,
                            clipnorm: float | None = None, seed: int = 0,
-                           jit_compile: bool = False) -> np.ndarray:
+                           jit_compile: bool = False, gradient_norms: bool = False
+                           ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Minimises the mean negative log-likelihood of `data` with Adam, `num_steps` steps.
 
     A plain loop (no Keras) for tests and benchmarks; returns every step's
-    loss. Batches are drawn with a NumPy generator seeded by `seed`, so a run
-    is reproducible on CPU.
+    loss, and with `gradient_norms=True` also every step's global gradient
+    norm before clipping (NaN or inf if any gradient is). Batches are drawn
+    with a NumPy generator seeded by `seed`, so a run is reproducible on CPU.
     """
     variables = distribution.trainable_variables
     if not variables:
@@ -197,15 +199,17 @@ def fit_maximum_likelihood(distribution: tfd.Distribution, data: np.ndarray,
     def step(batch):
         with tf.GradientTape() as tape:
             loss = -tf.reduce_mean(distribution.log_prob(batch))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss, tf.linalg.global_norm(grads)
 
     rng = np.random.default_rng(seed)
-    losses = np.empty(num_steps)
+    losses, norms = np.empty(num_steps), np.empty(num_steps)
     for i in range(num_steps):
         batch = data[rng.integers(0, len(data), batch_size)]
-        losses[i] = step(tf.constant(batch, dtype)).numpy()
-    return losses
+        loss, norm = step(tf.constant(batch, dtype))
+        losses[i], norms[i] = loss.numpy(), norm.numpy()
+    return (losses, norms) if gradient_norms else losses
 
 
 def mean_log_prob(distribution: tfd.Distribution, data: np.ndarray,
