@@ -1,5 +1,7 @@
 """Reproducibility on CPU: a fixed seed fixes the training run; restored
-weights give the same log_prob and, with the same seed, the same samples."""
+weights give the same log_prob and, with the same seed, the same samples.
+(Bit-for-bit on CPU, where TensorFlow's kernels are deterministic; on a GPU
+call `tf.config.experimental.enable_op_determinism()` first.)"""
 
 import numpy as np
 import pytest

@@ -6,16 +6,17 @@ import pytest
 import tf_keras
 from flows import SMALL_BNAF, SMALL_NAF, SMALL_TNAF
 
+from benchmarks.run import flow_specs
 from tfp_tnaf import data
 from tfp_tnaf.models import make_distribution, make_flow
 from tfp_tnaf.training import fit_maximum_likelihood
 
-# name -> (make_flow name, small options, learning rate, clipnorm), as benchmarks.run.
+# name -> (benchmarks.run flow, small options): the benchmark's learning rate and clipping.
 FLOWS = {
-    "tnaf": ("tnaf", dict(SMALL_TNAF, num_flows=1), 1e-3, 0.1),
-    "naf": ("naf", dict(SMALL_NAF, num_flows=2), 1e-3, None),
-    "bnaf": ("bnaf", dict(num_flows=2, transform_units=SMALL_BNAF["hidden_units"],
-                          num_layers=SMALL_BNAF["num_layers"]), 1e-2, None),
+    "tnaf": ("T-NAF", dict(SMALL_TNAF, num_flows=1)),
+    "naf": ("NAF-DSF", dict(SMALL_NAF, num_flows=2)),
+    "bnaf": ("B-NAF", dict(num_flows=2, transform_units=SMALL_BNAF["hidden_units"],
+                           num_layers=SMALL_BNAF["num_layers"])),
 }
 
 
@@ -28,7 +29,8 @@ def datasets():
 @pytest.mark.parametrize("flow,dataset", [("tnaf", "bsds300"), ("naf", "bsds300"),
                                           ("bnaf", "siggraph")])
 def test_training_keeps_losses_and_gradients_finite(flow, dataset, datasets):
-    name, options, lr, clipnorm = FLOWS[flow]
+    spec, options = FLOWS[flow]
+    name, _, lr, clipnorm = flow_specs(quick=False)[spec]
     train = datasets[dataset]
     tf_keras.utils.set_random_seed(0)
     distribution = make_distribution(make_flow(name, train.shape[1], **options), train.shape[1])

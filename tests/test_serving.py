@@ -42,6 +42,13 @@ for case in json.loads(sys.argv[1]):
     kwargs = {"conditional_input": context[0]} if context else {}
     signed = flow.signatures["log_prob"](x=tf.constant(ref["x"]), **kwargs)["log_prob"]
     np.testing.assert_allclose(signed, ref["log_prob"], rtol=1e-6)
+    one = {"conditional_input": one_context[0]} if context else {}
+    drawn = flow.signatures["sample"](num_samples=tf.constant(7), seed=tf.constant([3, 4]),
+                                      **one)["samples"]
+    np.testing.assert_allclose(drawn, ref["samples"], rtol=1e-5, atol=1e-6)
+    if not context:  # plain Python arguments, as in the README
+        np.testing.assert_allclose(flow.sample(7, seed=[3, 4]), ref["samples"], rtol=1e-5,
+                                   atol=1e-6)
     print(case["dir"], "ok")
 print("modules:", sorted(m for m in sys.modules if m.split(".")[0] in
                          ("tfp_tnaf", "tensorflow_probability")))

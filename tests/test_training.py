@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
+from conftest import randomize_variables
 from flows import SMALL_BNAF, SMALL_NAF, SMALL_TNAF, normal_base
 
 from tfp_tnaf import (
@@ -157,8 +158,7 @@ def test_float64_baselines_compute_in_float64(name):
     # Sequential built from a shape gets a float32 input: either would round a
     # float64 flow's inner values to float32, and change the output by ~1e-8.
     flow = make_flow(name, 2, num_flows=1, hidden_units=[8], dtype=tf.float64)
-    for v in flow.trainable_variables:
-        v.assign(np.random.default_rng(1).normal(size=v.shape))
+    randomize_variables(flow, scale=1.0)  # keeps MADE's masks
     y = tf.constant([[0.3, -0.7]], tf.float64)
     step = tf.constant([[1e-10, 1e-10]], tf.float64)
     # The log-det depends on y only through the network.

@@ -129,7 +129,8 @@ def _build_made(flow: tfb.Chain, event_size: int, conditional_event_size, dtype)
 
     Its hidden `Activation` layers take Keras' `floatx` rather than the
     network's dtype, so a float64 MADE would compute its hidden units in
-    float32: they are built with `floatx` set to `dtype`.
+    float32: they are built with `floatx` set to `dtype` (a global Keras
+    setting, restored at once: do not build flows from several threads).
     """
     kwargs = {}
     if conditional_event_size is not None:

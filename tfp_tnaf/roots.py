@@ -32,8 +32,11 @@ class RootResult(NamedTuple):
     Attributes:
       x: the solution, with implicit gradients attached.
       residual: `|f(x) - target|` at the solution, elementwise.
-      converged: boolean, elementwise: the root was bracketed and the step or
-        bracket fell below tolerance.
+      converged: boolean, elementwise: the root was bracketed, the step or
+        bracket fell below tolerance, and the residual is at most
+        `sqrt(eps) * (1 + |target|)`. The last fails where the function is
+        too steep for the dtype: it jumps over the target between two
+        neighbouring floating-point numbers, and no representable root exists.
       num_iterations: scalar int32, Newton/bisection iterations run.
       num_bracket_steps: scalar int32, bracket doublings run.
     """
@@ -206,4 +209,6 @@ class RootSolver:
         correction = tf.where(finite, correction, tf.zeros_like(correction))
         solution = x + (correction - tf.stop_gradient(correction))
         residual = tf.where(finite, tf.abs(tf.stop_gradient(gap)), tf.zeros_like(x))
-        return RootResult(solution, residual, converged, iterations, bracket_steps)
+        eps = tf.experimental.numpy.finfo(x.dtype.as_numpy_dtype).eps
+        accurate = residual <= float(eps) ** 0.5 * (1 + tf.abs(tf.stop_gradient(target)))
+        return RootResult(solution, residual, converged & accurate, iterations, bracket_steps)

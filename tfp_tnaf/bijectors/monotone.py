@@ -84,8 +84,11 @@ def sigmoidal_layers(x: tf.Tensor, params: tf.Tensor, hidden_units: int,
     with `a = softplus(.) + MIN_SLOPE`, and `u`, `w` row-wise softmax. `logit(s)`
     is `log s - log(1 - s)`, both logsumexps (`1 - s = sum_j w_kj sigmoid(-c_j)`),
     so `s` never saturates. The log-derivative is chained as a log-space
-    matrix-vector product, each layer's factor written with two softmaxes so
-    that no large log-values cancel (see the code). The result is `z = h_L + linear_slope * x`, with
+    matrix-vector product; each layer's factor
+    `w_kj s_j (1 - s_j) / (s_k (1 - s_k))` is written as `alpha_kj beta_kj / w_kj`
+    with `alpha_k = softmax_j(log w_kj + log sigmoid(c_j))` and
+    `beta_k = softmax_j(log w_kj + log sigmoid(-c_j))`, so no large log-values
+    cancel in the tails. The result is `z = h_L + linear_slope * x`, with
     `log dz/dx = logaddexp(log dh_L/dx, log linear_slope)`: in the plateaus
     between sharp sigmoids `dh_L/dx` can be ~1e-5, and float32 `z` then no
     longer determines `x`; the linear term keeps `dz/dx >= linear_slope`.
@@ -327,10 +330,13 @@ class DeepSigmoidal(_Sigmoidal):
     (`3 d` pseudo-parameters a layer). The logit is evaluated as
     `log s - log(1 - s)` with both terms logsumexps, and
 
-      log dh'/dh = logsumexp_j[log w_j + log a_j + log sigmoid(c_j)
-                   + log sigmoid(-c_j)] - log s - log(1 - s),
+      log dh'/dh = logsumexp_j[log a_j + log alpha_j + log beta_j - log w_j],
 
-    so neither `s` nor the derivative saturates: the tails are linear with
+    with `alpha = softmax(log w + log sigmoid(c))` and
+    `beta = softmax(log w + log sigmoid(-c))` (this equals
+    `w_j sigmoid(c_j) sigmoid(-c_j) / (s (1 - s))` summed with `a_j`, without
+    subtracting the large logs of the tails), so neither `s` nor the
+    derivative saturates: the tails are linear with
     slope `min_j a_j`, and the map is onto R.
 
     `inverse` (data -> noise) is this map; `forward` (noise -> data) solves it
