@@ -103,19 +103,31 @@ def likelihood_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: str) -> None:
+    """One point per flow and seed; a diverged run (a log-likelihood far below
+    the others) is counted in the panel's title rather than squashing the axis."""
     from matplotlib.figure import Figure
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig = Figure(figsize=(4 * len(datasets), 3.4))
     for ax, dataset in zip(fig.subplots(1, len(datasets), squeeze=False)[0], datasets,
                            strict=True):
+        values = np.array([r["test_ll"] for r in rows if r["dataset"] == dataset])
+        finite = values[np.isfinite(values)]
+        title = dataset
+        if finite.size:
+            q1, median, q3 = np.percentile(finite, [25, 50, 75])
+            shown = finite[finite >= median - 100 * (q3 - q1 + 1.0)]
+            margin = 0.1 * (shown.max() - shown.min() + 1e-9)
+            ax.set_ylim(shown.min() - margin, shown.max() + margin)
+            off = values.size - shown.size
+            title += f" ({off} off-scale or NaN)" if off else ""
         for flow in dict.fromkeys(r["flow"] for r in rows):
             runs = [r for r in rows if r["dataset"] == dataset and r["flow"] == flow]
             if runs:
-                ax.scatter(runs[0]["parameters"], np.mean([r["test_ll"] for r in runs]),
+                ax.scatter([r["parameters"] for r in runs], [r["test_ll"] for r in runs],
                            label=flow)
         ax.set_xscale("log")
-        ax.set_title(dataset)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("parameters")
     fig.axes[0].set_ylabel("test log-likelihood (nats)")
     fig.axes[0].legend(fontsize=7)
