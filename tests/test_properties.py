@@ -61,7 +61,7 @@ def elementwise_cases(draw):
     return bijector, x, y
 
 
-@examples(14)
+@examples(20)
 @given(elementwise_cases())
 def test_elementwise_transforms_are_exact_bijections(case):
     bijector, x, y = case
@@ -77,7 +77,7 @@ def test_elementwise_transforms_are_exact_bijections(case):
                                rtol=tolerance(dtype), atol=tolerance(dtype))
 
 
-@examples(6)
+@examples(8)
 @given(elementwise_cases())
 def test_elementwise_transforms_change_measure_correctly(case):
     bijector, _, _ = case
@@ -103,7 +103,7 @@ def flow_cases(draw):
     return flow, x, y
 
 
-@examples(6)
+@examples(8)
 @given(flow_cases())
 def test_autoregressive_flows_are_exact_triangular_bijections(case):
     flow, x, y = case
@@ -152,7 +152,7 @@ def compositions(draw):
     return tfb.Chain(parts), dtype, x, y
 
 
-@examples(6)
+@examples(8)
 @given(compositions())
 def test_random_compositions_with_tfp_bijectors(case):
     chain, dtype, x, y = case
