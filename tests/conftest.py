@@ -25,19 +25,27 @@ def randomize_variables(module: tf.Module, scale: float = 0.5, seed: int = 0) ->
             v.assign(v.constraint(v))
 
 
+def autodiff_jacobian(fn, y: tf.Tensor) -> np.ndarray:
+    """The Jacobian of `fn` per member of `y` (any batch shape, event last):
+    shape `batch + [D, D]`."""
+    event_size = y.shape[-1]
+    flat = tf.reshape(y, [-1, event_size])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        z = tf.reshape(fn(tf.reshape(flat, tf.shape(y))), [-1, event_size])
+    jacobian = tape.batch_jacobian(z, flat).numpy()
+    return jacobian.reshape(tuple(y.shape[:-1]) + (event_size, event_size))
+
+
+def log_det(jacobian: np.ndarray, increasing: bool = True) -> np.ndarray:
+    """log|det| of each Jacobian; `increasing`: also assert a positive
+    determinant (a permutation may flip the sign)."""
+    sign, value = np.linalg.slogdet(jacobian)
+    assert np.all(sign != 0), "the Jacobian is singular"
+    assert np.all(sign > 0) or not increasing, "the map must be increasing (positive det)"
+    return value
+
+
 def autodiff_log_det(fn, y: tf.Tensor) -> np.ndarray:
     """log|det d fn(y) / dy| per batch member, from the full autodiff Jacobian."""
-    with tf.GradientTape() as tape:
-        tape.watch(y)
-        z = fn(y)
-    jacobian = tape.batch_jacobian(z, y).numpy()
-    sign, log_det = np.linalg.slogdet(jacobian)
-    assert np.all(sign > 0), "the map must be increasing (positive Jacobian determinant)"
-    return log_det
-
-
-def autodiff_jacobian(fn, y: tf.Tensor) -> np.ndarray:
-    with tf.GradientTape() as tape:
-        tape.watch(y)
-        z = fn(y)
-    return tape.batch_jacobian(z, y).numpy()
+    return log_det(autodiff_jacobian(fn, y))

@@ -14,6 +14,14 @@ SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, he
 
 SMALL_BNAF = dict(hidden_units=4, num_layers=2)
 
+# The same sizes as options of `tfp_tnaf.models.make_flow`, by its flow name.
+SMALL_MAKE_FLOW = {
+    "tnaf": dict(SMALL_TNAF, num_flows=1),
+    "naf": dict(SMALL_NAF, num_flows=2),
+    "bnaf": dict(num_flows=2, transform_units=SMALL_BNAF["hidden_units"],
+                 num_layers=SMALL_BNAF["num_layers"]),
+}
+
 # name -> (class, small keyword arguments, scale of the weight perturbation)
 FLOWS = {
     "naf-dsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="dsf"), 0.3),

@@ -4,7 +4,7 @@ SIGGRAPH and rebuilt BSDS300 patches keep finite losses and gradients."""
 import numpy as np
 import pytest
 import tf_keras
-from flows import SMALL_BNAF, SMALL_NAF, SMALL_TNAF
+from flows import SMALL_MAKE_FLOW
 
 from benchmarks.run import flow_specs
 from tfp_tnaf import data
@@ -13,10 +13,9 @@ from tfp_tnaf.training import fit_maximum_likelihood
 
 # name -> (benchmarks.run flow, small options): the benchmark's learning rate and clipping.
 FLOWS = {
-    "tnaf": ("T-NAF", dict(SMALL_TNAF, num_flows=1)),
-    "naf": ("NAF-DSF", dict(SMALL_NAF, num_flows=2)),
-    "bnaf": ("B-NAF", dict(num_flows=2, transform_units=SMALL_BNAF["hidden_units"],
-                           num_layers=SMALL_BNAF["num_layers"])),
+    "tnaf": ("T-NAF", SMALL_MAKE_FLOW["tnaf"]),
+    "naf": ("NAF-DSF", SMALL_MAKE_FLOW["naf"]),
+    "bnaf": ("B-NAF", SMALL_MAKE_FLOW["bnaf"]),
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from flows import SMALL_BNAF, SMALL_NAF, SMALL_TNAF
+from flows import SMALL_MAKE_FLOW
 
 from tfp_tnaf import data
 from tfp_tnaf.models import make_distribution, make_flow
@@ -55,11 +55,10 @@ print("modules:", sorted(m for m in sys.modules if m.split(".")[0] in
 """
 
 CASES = {
-    "tnaf": dict(flow="tnaf", options=dict(SMALL_TNAF, num_flows=1)),
-    "naf-in-chain": dict(flow="naf", options=dict(SMALL_NAF, num_flows=2)),
-    "bnaf-conditional": dict(flow="bnaf", conditional=True, options=dict(
-        num_flows=1, transform_units=SMALL_BNAF["hidden_units"],
-        num_layers=SMALL_BNAF["num_layers"])),
+    "tnaf": dict(flow="tnaf", options=SMALL_MAKE_FLOW["tnaf"]),
+    "naf-in-chain": dict(flow="naf", options=SMALL_MAKE_FLOW["naf"]),
+    "bnaf-conditional": dict(flow="bnaf", conditional=True,
+                             options=dict(SMALL_MAKE_FLOW["bnaf"], num_flows=1)),
 }
 
 
