@@ -121,8 +121,11 @@ class RootSolver:
         converged &= bracketed
         # Non-finite targets map to their limits: NaN -> NaN, +-inf -> +-inf.
         x = tf.where(finite, x, z)
-        return self._attach_implicit_gradient(fn, x, target, params, finite,
-                                              converged, iterations, bracket_steps)
+        result = self._attach_implicit_gradient(fn, x, target, params, finite,
+                                                converged, iterations, bracket_steps)
+        # A larger residual: the map jumps over the target between neighbouring floats.
+        accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(z))
+        return result._replace(converged=result.converged & accurate)
 
     def _bracket(self, value, z):
         """Expands `[lo, hi]` geometrically until `f(lo) <= z <= f(hi)`.
@@ -209,6 +212,4 @@ class RootSolver:
         correction = tf.where(finite, correction, tf.zeros_like(correction))
         solution = x + (correction - tf.stop_gradient(correction))
         residual = tf.where(finite, tf.abs(tf.stop_gradient(gap)), tf.zeros_like(x))
-        eps = tf.experimental.numpy.finfo(x.dtype.as_numpy_dtype).eps
-        accurate = residual <= float(eps) ** 0.5 * (1 + tf.abs(tf.stop_gradient(target)))
-        return RootResult(solution, residual, converged & accurate, iterations, bracket_steps)
+        return RootResult(solution, residual, converged, iterations, bracket_steps)

@@ -30,6 +30,8 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_tnaf.training import single_bijector_kwargs
+
 __all__ = ["ExportedFlow", "export_saved_model"]
 
 tfd = tfp.distributions
@@ -69,7 +71,7 @@ class ExportedFlow(tf.Module):
                 lambda num_samples, seed: distribution.sample(num_samples, seed=seed),
                 input_signature=[count, seed])
             return
-        to_kwargs = conditional_kwargs or (lambda c: {"conditional_input": c})
+        to_kwargs = conditional_kwargs or single_bijector_kwargs
         context = tf.TensorSpec([None, conditional_event_size], dtype, name="conditional_input")
         self.log_prob = tf.function(
             lambda x, conditional_input: distribution.log_prob(

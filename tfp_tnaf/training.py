@@ -26,6 +26,11 @@ tfd = tfp.distributions
 logger = logging.getLogger(__name__)
 
 
+def single_bijector_kwargs(context: tf.Tensor) -> dict:
+    """The default `conditional_kwargs`: the context for one package bijector."""
+    return {"conditional_input": context}
+
+
 class FlowModel(tf_keras.Model):
     """A Keras model that fits `distribution` by maximum likelihood.
 
@@ -61,8 +66,7 @@ class FlowModel(tf_keras.Model):
                  conditional_kwargs: Callable[[tf.Tensor], dict] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.distribution = distribution
-        self._conditional_kwargs = conditional_kwargs or (
-            lambda c: {"conditional_input": c})
+        self._conditional_kwargs = conditional_kwargs or single_bijector_kwargs
         self._loss_tracker = tf_keras.metrics.Mean(name="loss")
 
     @property
