@@ -1,4 +1,5 @@
-"""The `tfp-tnaf` command line tool, run in subprocesses on tiny settings."""
+"""The `tfp-tnaf` command line tool, run in subprocesses on tiny settings (its
+usage errors in-process)."""
 
 import json
 import os
@@ -7,6 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+
+from tfp_tnaf import cli
+
+# The module fixture is expensive: one xdist worker runs all of this file.
+pytestmark = pytest.mark.xdist_group("cli")
 
 TINY = ["--num-flows", "1", "--transform-units", "4", "--epochs", "2", "--samples", "200",
         "--verbose", "2"]
@@ -67,18 +73,27 @@ def test_higher_dimensional_npy_gets_marginal_and_pair_plots(tmp_path):
     assert {"marginals.png", "pairs.png"} <= set(os.listdir(out))
 
 
-def test_errors_are_explained(tmp_path):
-    code, output = run("fit", "--data", "mnist")
+def run_in_process(capsys, *args):
+    """`cli.main(ARGS)` -> (exit code, stdout + stderr): no interpreter start-up
+    per case, and any exception other than a usage error fails the test."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(args))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out + captured.err
+
+
+def test_errors_are_explained(tmp_path, capsys):
+    code, output = run_in_process(capsys, "fit", "--data", "mnist")
     assert code == 2 and "moons, siggraph, miniboone, bsds300, digits" in output
-    code, output = run("fit", "--flow", "glow")
+    code, output = run_in_process(capsys, "fit", "--flow", "glow")
     assert code == 2 and "invalid choice: 'glow'" in output and "tnaf" in output
     np.save(tmp_path / "flat.npy", np.zeros(30))
-    code, output = run("fit", "--data", str(tmp_path / "flat.npy"))
+    code, output = run_in_process(capsys, "fit", "--data", str(tmp_path / "flat.npy"))
     assert code == 2 and "[num_points, num_dims]" in output
-    code, output = run("evaluate", "--run", str(tmp_path))
+    code, output = run_in_process(capsys, "evaluate", "--run", str(tmp_path))
     assert code == 2 and "no config.json" in output
     (tmp_path / "config.json").write_text(json.dumps(dict(
         data="moons", data_dir=None, flow="naf", seed=0, event_size=2, sizes={})))
-    code, output = run("sample", "--run", str(tmp_path), "--output", str(tmp_path / "s.npy"))
+    code, output = run_in_process(capsys, "sample", "--run", str(tmp_path), "--output",
+                                  str(tmp_path / "s.npy"))
     assert code == 2 and "has no checkpoint" in output
-    assert "Traceback" not in output

@@ -17,6 +17,9 @@ from tfp_tnaf.distribute import make_strategy
 from tfp_tnaf.models import make_distribution
 from tfp_tnaf.training import load_weights
 
+# The module fixture is expensive: one xdist worker runs all of this file.
+pytestmark = pytest.mark.xdist_group("distribute")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "distributed_run.py")
 SMALL = dict(num_layers=1, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
