@@ -189,6 +189,25 @@ def test_checkpoint_round_trip(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_flows_built_alike_do_not_share_cached_results(name):
+    # TFP caches bijector results by (input tensor, bijector equality): two flows
+    # built with the same arguments but different weights must not be equal.
+    first = make_flow(name, 4)
+    second = make_flow(name, 4, scale=0.0)
+    assert first != second and first == first
+    y = tf.constant(np.random.default_rng(10).normal(size=(5, 4)), tf.float32)
+    x_first = first.inverse(y)  # kept alive, so the cache holds y -> x_first
+    x_second = second.inverse(y)
+    assert x_second is not x_first
+    np.testing.assert_array_equal(x_second.numpy(), second.inverse(tf.identity(y)).numpy())
+    assert not np.allclose(x_second.numpy(), x_first.numpy())
+    np.testing.assert_array_equal(second.inverse_log_det_jacobian(y).numpy(),
+                                  second.inverse_log_det_jacobian(tf.identity(y)).numpy())
+    np.testing.assert_array_equal(second.forward(x_first).numpy(),
+                                  second.forward(tf.identity(x_first)).numpy())
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_conditional_flow_depends_on_the_context(name):
     flow = make_flow(name, 3, conditional_event_size=2)
     y = tf.constant(np.random.default_rng(10).normal(size=(5, 3)), tf.float32)

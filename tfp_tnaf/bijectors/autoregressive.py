@@ -138,6 +138,16 @@ class MonotoneAutoregressive(tfb.Bijector):
     def _parameter_properties(cls, dtype):
         return dict()
 
+    # A flow makes its own weights, so two flows built with the same arguments
+    # are different maps. TFP compares bijectors by their constructor arguments
+    # and keys its bijector cache by that equality: without these, one flow
+    # would be handed another's cached results for the same input tensor.
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
     @property
     def event_size(self) -> int:
         return self._event_size
