@@ -97,3 +97,4 @@ def test_errors_are_explained(tmp_path, capsys):
     code, output = run_in_process(capsys, "sample", "--run", str(tmp_path), "--output",
                                   str(tmp_path / "s.npy"))
     assert code == 2 and "has no checkpoint" in output
+    assert "Traceback" not in output

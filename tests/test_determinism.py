@@ -34,9 +34,10 @@ def _train(name, seed):
 @pytest.fixture
 def reproducible_graphs():
     """The README's recipe for bit-identical runs, undone after the test."""
+    before = tf.config.optimizer.get_experimental_options().get("arithmetic_optimization", True)
     tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
     yield
-    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": True})
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": before})
 
 
 @pytest.mark.usefixtures("reproducible_graphs")
