@@ -15,6 +15,11 @@ def assert_finite(value, what: str) -> None:
     assert np.all(np.isfinite(value)), f"{what} is not finite: {value.ravel()[:8]}"
 
 
+def largest_magnitude(*values) -> float:
+    """The largest |value| over all the arrays (0 for empty ones)."""
+    return max(np.max(np.abs(value), initial=0) for value in values)
+
+
 def assert_bijective_and_finite(bijector, x, y, event_ndims: int, dtype=None) -> None:
     """forward/inverse invert each other from both sides, every value and
     log-det is finite, and `fldj(x) == -ildj(forward(x))` (and at `inverse(y)`).
@@ -22,7 +27,7 @@ def assert_bijective_and_finite(bijector, x, y, event_ndims: int, dtype=None) ->
     `dtype` defaults to the bijector's (a `Chain` of TFP bijectors has none)."""
     dtype = dtype or bijector.dtype
     rtol = tolerance(dtype)
-    atol = rtol * (1 + max(np.max(np.abs(x), initial=0), np.max(np.abs(y), initial=0)))
+    atol = rtol * (1 + largest_magnitude(x, y))
     x, y = tf.constant(x, dtype), tf.constant(y, dtype)
     f_x = bijector.forward(x)
     g_y = bijector.inverse(y)
