@@ -20,7 +20,6 @@ from bijector_checks import (
     assert_bijective_and_finite,
     assert_scalar_congruency,
     assert_triangular,
-    largest_magnitude,
     tolerance,
 )
 from conftest import autodiff_jacobian, log_det
@@ -129,19 +128,10 @@ PARTS = ["package", "inverted package", "permute", "batch normalization", "maf",
 @st.composite
 def compositions(draw):
     event_size, batch_shape, dtype = draw(st.integers(2, 4)), draw(BATCH_SHAPES), draw(DTYPES)
-    # At least one flow of the package: chains of TFP's bijectors alone test TFP.
-    kinds = draw(st.lists(st.sampled_from(PARTS), min_size=2, max_size=4).filter(
-        lambda kinds: any(kind.endswith("package") for kind in kinds)))
+    kinds = draw(st.lists(st.sampled_from(PARTS), min_size=2, max_size=4))
     if "batch normalization" in kinds:
         batch_shape = (3,)  # the Keras layer takes inputs of the rank it was built for
-    if "maf" in kinds or "realnvp" in kinds:
-        # TFP's affine flows at a random initialisation amplify rounding ~1e3-fold
-        # (float32 MAF alone: 2.8e-3 round-trip error at magnitude 30), more than
-        # float32 leaves between eps and the tolerance (1.7e3): check in float64.
-        dtype = tf.float64
-    # Keras draws unseeded initialisers from Python's and TF's global state:
-    # seed both, and build every network here, so an example rebuilds exactly.
-    tf_keras.utils.set_random_seed(draw(st.integers(0, 2**31 - 1)))
+    tf.random.set_seed(draw(st.integers(0, 2**31 - 1)))
     rng = np.random.default_rng(draw(SEEDS))
     parts = []
     for kind in kinds:
@@ -156,43 +146,21 @@ def compositions(draw):
         else:
             parts.append(models.make_flow(kind, event_size, num_flows=1, hidden_units=[8],
                                           dtype=dtype))
-            parts[-1].forward(tf.zeros([1, event_size], dtype))
     x, y = (rng.normal(scale=2.0, size=batch_shape + (event_size,)) for _ in range(2))
     return tfb.Chain(parts), dtype, x, y
-
-
-def largest_on_path(chain, x, y, dtype) -> float:
-    """The largest magnitude met, part by part, by the four computations a
-    round trip check makes: `forward` from `x`, `inverse` from `y`, and back
-    from each (NaN if a value is NaN)."""
-    forward = [part.forward for part in reversed(chain.bijectors)]
-    inverse = [part.inverse for part in chain.bijectors]
-    largest = largest_magnitude(x, y)
-    for start, there, back in ((x, forward, inverse), (y, inverse, forward)):
-        value = tf.constant(start, dtype)
-        for step in there + back:
-            value = step(tf.identity(value))
-            largest = np.maximum(largest, np.max(np.abs(value.numpy())))
-    return largest
 
 
 @examples(8)
 @given(compositions())
 def test_random_compositions_with_tfp_bijectors(case):
     chain, dtype, x, y = case
-    # A value of magnitude m carries an error of eps * m, so a round trip through
-    # it cannot meet the tolerance once eps * m exceeds it. TFP's MAF (scale:
-    # an unbounded exp) with random weights can map 30 to 1e58: such examples
-    # test float precision, not the flows, and are drawn again.
-    eps = np.finfo(dtype.as_numpy_dtype).eps
-    bound = tolerance(dtype) / eps * (1 + largest_magnitude(x, y))
-    assume(not largest_on_path(chain, x, y, dtype) > bound)
     assert_bijective_and_finite(chain, x, y, event_ndims=1, dtype=dtype)
     jacobian = autodiff_jacobian(chain.inverse, tf.constant(y, dtype))
     # The Jacobian of a composition is not triangular: its entries, accurate to
     # eps of the dtype, give a log-determinant accurate to about eps * cond(J).
     condition = np.linalg.cond(jacobian).max()
     assume(condition < 1e4)
+    eps = np.finfo(dtype.as_numpy_dtype).eps
     atol = tolerance(dtype) + 10 * eps * condition
     np.testing.assert_allclose(
         chain.inverse_log_det_jacobian(tf.constant(y, dtype), event_ndims=1).numpy(),
