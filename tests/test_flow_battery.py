@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 from conftest import autodiff_jacobian, autodiff_log_det
 from flows import FLOWS, SMALL_BNAF, SMALL_TNAF, make_flow, normal_base
 
@@ -69,6 +70,21 @@ def test_inverse_jacobian_is_triangular_in_the_order(name, order):
     # Not trivially diagonal: earlier dimensions do matter.
     assert np.max(np.abs(np.tril(in_order, -1))) > 1e-3
     assert np.all(np.diagonal(in_order, axis1=1, axis2=2) > 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_global_seed_rebuilds_a_flow_exactly(name):
+    # As with TFP's MADE: `tf_keras.utils.set_random_seed` fixes the random
+    # input order as well as the weights.
+    def build(seed):
+        tf_keras.utils.set_random_seed(seed)
+        return make_flow(name, 8, input_order="random")
+
+    first, again, other = build(7), build(7), build(8)
+    np.testing.assert_array_equal(first.input_order, again.input_order)
+    for a, b in zip(first.trainable_variables, again.trainable_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(first.input_order, other.input_order)
 
 
 @pytest.mark.parametrize("name", NAMES)

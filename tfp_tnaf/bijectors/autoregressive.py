@@ -37,7 +37,8 @@ def make_input_order(event_size: int, input_order: Any = "left-to-right",
       event_size: D.
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` or an array
         holding a permutation of `1..D` (dimension `i` is visited `order[i]`-th).
-      seed: seed of the `'random'` order.
+      seed: seed of the `'random'` order; without one, NumPy's global state
+        draws it, as in TFP's MADE.
     """
     if isinstance(input_order, str):
         if input_order == "left-to-right":
@@ -45,7 +46,10 @@ def make_input_order(event_size: int, input_order: Any = "left-to-right",
         if input_order == "right-to-left":
             return np.arange(event_size, 0, -1)
         if input_order == "random":
-            return np.random.RandomState(seed).permutation(event_size) + 1
+            # NumPy's global state without a seed, as TFP's MADE: reproducible
+            # under `tf_keras.utils.set_random_seed`.
+            rng = np.random if seed is None else np.random.RandomState(seed)
+            return rng.permutation(event_size) + 1
         raise ValueError("`input_order` must be 'left-to-right', 'right-to-left', 'random' or "
                          f"a permutation of 1..{event_size}; got {input_order!r}.")
     order = np.asarray(input_order)
