@@ -1,5 +1,8 @@
 """Shared fixtures and checks of the test suite."""
 
+import contextlib
+import random
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,6 +13,24 @@ import tf_keras
 def _seed():
     # Python, NumPy and TensorFlow seeds: initialisations do not depend on test order.
     tf_keras.utils.set_random_seed(0)
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Builds networks reproducibly inside a hypothesis strategy.
+
+    Keras' unseeded initialisers, TF's random ops and random input orders draw
+    from global state, which other tests and hypothesis itself move: seed it
+    all (`tf_keras.utils.set_random_seed`), then give Python's and NumPy's
+    generators their states back, which hypothesis expects unchanged.
+    """
+    python, numpy = random.getstate(), np.random.get_state()
+    tf_keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
 
 
 def randomize_variables(module: tf.Module, scale: float = 0.5, seed: int = 0) -> None:
