@@ -20,6 +20,7 @@ from bijector_checks import (
     assert_bijective_and_finite,
     assert_scalar_congruency,
     assert_triangular,
+    largest_magnitude,
     tolerance,
 )
 from conftest import autodiff_jacobian, log_det, seeded
@@ -129,7 +130,17 @@ PARTS = ["package", "inverted package", "permute", "batch normalization", "maf",
 @st.composite
 def compositions(draw):
     event_size, batch_shape, dtype = draw(st.integers(2, 4)), draw(BATCH_SHAPES), draw(DTYPES)
-    kinds = draw(st.lists(st.sampled_from(PARTS), min_size=2, max_size=4))
+    # At least one flow of the package: chains of TFP's bijectors alone test TFP.
+    # At most one of TFP's MAFs: at a random initialisation their unbounded
+    # scales compound (two mapped 31.8 to 1e58), and a chain holding one is
+    # checked in float64, since one alone amplifies rounding up to ~1e3-fold
+    # (2.8e-3 round-trip error at magnitude 30 in float32) while float32 leaves
+    # 1.7e3 between its eps and the tolerance.
+    kinds = draw(st.lists(st.sampled_from(PARTS), min_size=2, max_size=4).filter(
+        lambda kinds: any(kind.endswith("package") for kind in kinds)
+        and kinds.count("maf") <= 1))
+    if "maf" in kinds:
+        dtype = tf.float64
     if "batch normalization" in kinds:
         batch_shape = (3,)  # the Keras layer takes inputs of the rank it was built for
     rng = np.random.default_rng(draw(SEEDS))
@@ -151,10 +162,52 @@ def compositions(draw):
     return tfb.Chain(parts), dtype, x, y
 
 
+PACKAGE_FLOWS = tuple(cls for cls, _, _ in FLOWS.values())
+
+
+def propagated_error(chain, x, y, dtype) -> float:
+    """How far the chain's round trips can be from exact, given its parts'.
+
+    On each way out (from `x` by `forward`, from `y` by `inverse`), part `k`
+    takes `v[k-1]` to `v[k]`, and its own round trip misses `v[k-1]` by
+    `e[k]`, which the way back from `v[k-1]` to the start multiplies by its
+    Jacobian `W[k-1]` (a product of the parts' Jacobians). The estimate is the
+    largest entry of the sum of `|W[k-1]| @ e[k]` (NaN if a Jacobian is not
+    finite). The package's flows must round-trip to the tolerance on whatever
+    the chain feeds them (asserted); an example on which one of TFP's
+    bijectors does not, or leaves the finite numbers, is drawn again.
+    """
+    errors = []
+    for start, parts, out, back in ((x, chain.bijectors[::-1], "forward", "inverse"),
+                                    (y, chain.bijectors, "inverse", "forward")):
+        value = tf.constant(start, dtype)
+        way_back, total = np.eye(value.shape[-1]), 0.0
+        for k, part in enumerate(parts):
+            new = getattr(part, out)(tf.identity(value))
+            miss = np.abs(getattr(part, back)(tf.identity(new)).numpy() - value.numpy())
+            exact = (np.all(np.isfinite(new.numpy())) and np.max(miss) <= tolerance(dtype)
+                     * (1 + largest_magnitude(value.numpy())))
+            if isinstance(getattr(part, "bijector", part), PACKAGE_FLOWS):
+                assert exact, f"{part.name}: {out} then {back} misses by {np.max(miss)}"
+            assume(exact)
+            total = total + np.einsum("...ij,...j->...i", np.abs(way_back), miss)
+            if k + 1 < len(parts):
+                way_back = way_back @ autodiff_jacobian(getattr(part, back), tf.identity(new))
+            value = new
+        errors.append(np.max(total))
+    return np.max(errors)
+
+
 @examples(8)
 @given(compositions())
 def test_random_compositions_with_tfp_bijectors(case):
     chain, dtype, x, y = case
+    # Compositions can be ill-conditioned enough that parts exact to a few eps
+    # still miss the round-trip tolerance together (three float32 NAFs at
+    # scale 0.3: 5.7e-3 at magnitude 5): such examples are drawn again, with a
+    # margin of 10 so that a miss of what is kept is not rounding.
+    assume(10 * propagated_error(chain, x, y, dtype)
+           <= tolerance(dtype) * (1 + largest_magnitude(x, y)))
     assert_bijective_and_finite(chain, x, y, event_ndims=1, dtype=dtype)
     jacobian = autodiff_jacobian(chain.inverse, tf.constant(y, dtype))
     # The Jacobian of a composition is not triangular: its entries, accurate to
