@@ -132,7 +132,8 @@ def compositions(draw):
     event_size, batch_shape, dtype = draw(st.integers(2, 4)), draw(BATCH_SHAPES), draw(DTYPES)
     # At least one flow of the package: chains of TFP's bijectors alone test TFP.
     # At most one of TFP's MAFs: at a random initialisation their unbounded
-    # scales compound (two mapped 31.8 to 1e58), and a chain holding one is
+    # scales compound (in a chain with two, the outer one mapped 31.8 to
+    # 1e58), and a chain holding one is
     # checked in float64, since one alone amplifies rounding up to ~1e3-fold
     # (2.8e-3 round-trip error at magnitude 30 in float32) while float32 leaves
     # 1.7e3 between its eps and the tolerance.
