@@ -20,6 +20,12 @@ def largest_magnitude(*values) -> float:
     return max(np.max(np.abs(value), initial=0) for value in values)
 
 
+def round_trip_tolerance(dtype, *values) -> float:
+    """The absolute tolerance of a round trip from `values`: `tolerance(dtype)`
+    relative to their largest magnitude."""
+    return tolerance(dtype) * (1 + largest_magnitude(*values))
+
+
 def assert_bijective_and_finite(bijector, x, y, event_ndims: int, dtype=None) -> None:
     """forward/inverse invert each other from both sides, every value and
     log-det is finite, and `fldj(x) == -ildj(forward(x))` (and at `inverse(y)`).
@@ -27,7 +33,7 @@ def assert_bijective_and_finite(bijector, x, y, event_ndims: int, dtype=None) ->
     `dtype` defaults to the bijector's (a `Chain` of TFP bijectors has none)."""
     dtype = dtype or bijector.dtype
     rtol = tolerance(dtype)
-    atol = rtol * (1 + largest_magnitude(x, y))
+    atol = round_trip_tolerance(dtype, x, y)
     x, y = tf.constant(x, dtype), tf.constant(y, dtype)
     f_x = bijector.forward(x)
     g_y = bijector.inverse(y)
