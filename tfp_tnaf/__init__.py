@@ -8,36 +8,57 @@ from tfp_tnaf.bijectors import (
     MonotoneElementwise,
     NeuralAutoregressive,
     TransformerAutoregressive,
-    stacked_block_neural_autoregressive,
-    stacked_transformer_autoregressive,
 )
 from tfp_tnaf.distribute import make_strategy
-from tfp_tnaf.models import make_distribution, make_flow
-from tfp_tnaf.nn.block_network import BlockAutoregressiveNetwork
-from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
-from tfp_tnaf.nn.transformer import AutoregressiveTransformer
+from tfp_tnaf.models import FLOWS, make_distribution, make_flow
+from tfp_tnaf.nn import (
+    AutoregressiveTransformer,
+    BlockAutoregressiveNetwork,
+    Conditioner,
+    MadeConditioner,
+    MonotoneHypernetwork,
+    TransformerConditioner,
+)
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
 from tfp_tnaf.serving import ExportedFlow, export_saved_model
 from tfp_tnaf.training import BestWeights, FlowModel, load_weights, save_weights
+from tfp_tnaf.transforms import (
+    BlockPathTransform,
+    DeepDenseSigmoidalTransform,
+    DeepSigmoidalTransform,
+    MonotoneNetworkTransform,
+    MonotoneTransform,
+    ParamGroup,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FLOWS",
     "AutoregressiveTransformer",
     "BestWeights",
     "BlockAutoregressiveNetwork",
     "BlockNeuralAutoregressive",
+    "BlockPathTransform",
+    "Conditioner",
     "DeepDenseSigmoidal",
+    "DeepDenseSigmoidalTransform",
     "DeepSigmoidal",
+    "DeepSigmoidalTransform",
     "ExportedFlow",
     "FlowModel",
+    "MadeConditioner",
     "MonotoneAutoregressive",
     "MonotoneElementwise",
     "MonotoneHypernetwork",
+    "MonotoneNetworkTransform",
+    "MonotoneTransform",
     "NeuralAutoregressive",
+    "ParamGroup",
     "RootResult",
     "RootSolver",
     "TransformerAutoregressive",
+    "TransformerConditioner",
     "export_saved_model",
     "load_weights",
     "make_distribution",
@@ -45,6 +66,4 @@ __all__ = [
     "make_strategy",
     "root_diagnostics",
     "save_weights",
-    "stacked_block_neural_autoregressive",
-    "stacked_transformer_autoregressive",
 ]

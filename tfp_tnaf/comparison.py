@@ -6,13 +6,12 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_tnaf.data import Splits
-from tfp_tnaf.models import make_distribution
+from tfp_tnaf.models import FLOWS, Recipe, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import BestWeights, FlowModel, mean_log_prob
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -26,13 +25,18 @@ class FlowSpec:
 
     `for_evaluation(bijector)`, if given, maps the trained bijector to the one
     evaluated (for example `tfb.BatchNormalization` layers switched to their
-    running statistics).
+    running statistics). `FlowSpec.named("bnaf", 2)` is a flow of the
+    registry with its own recipe.
     """
 
     build: Callable[[], tfb.Bijector]
-    learning_rate: float = 1e-3
-    clipnorm: float | None = None
+    recipe: Recipe = dataclasses.field(default_factory=Recipe)
     for_evaluation: Callable[[tfb.Bijector], tfb.Bijector] | None = None
+
+    @classmethod
+    def named(cls, name: str, event_size: int, **options) -> FlowSpec:
+        """The registry's flow `name` (`make_flow` options), trained by its recipe."""
+        return cls(lambda: make_flow(name, event_size, **options), FLOWS[name].recipe)
 
 
 @dataclasses.dataclass
@@ -75,9 +79,9 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
     for name, spec in specs.items():
         tf_keras.utils.set_random_seed(seed)
         distribution = make_distribution(spec.build(), event_size)
-        distribution.log_prob(splits.train[:1])  # TFP's own flows build lazily
+        distribution.log_prob(splits.train[:1])  # a user's chain may build lazily
         model = FlowModel(distribution)
-        model.compile(tf_keras.optimizers.Adam(spec.learning_rate, clipnorm=spec.clipnorm))
+        model.compile(spec.recipe.optimizer())
         best = BestWeights()
         callbacks = [best]
         if patience is not None:
@@ -92,7 +96,7 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
         mean, stderr = mean_log_prob(distribution, splits.test)
         results.append(FlowResult(
             name=name,
-            num_parameters=int(sum(np.prod(v.shape) for v in distribution.trainable_variables)),
+            num_parameters=count_parameters(distribution),
             test_log_likelihood=mean, test_stderr=stderr, train_seconds=train_seconds,
             log_prob_seconds=_seconds(tf.function(lambda d=distribution: d.log_prob(splits.test))),
             sample_seconds=_seconds(tf.function(

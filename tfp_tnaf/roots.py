@@ -7,9 +7,11 @@ and shrinks it fast enough, a bisection step otherwise) with a fixed iteration
 budget. Both loops are `tf.while_loop`s, so the solve runs under `tf.function`
 and XLA.
 
-The solution carries gradients by the implicit function theorem: if
-`f(x; theta) = z` then `dx/dtheta = -(df/dtheta) / (df/dx)` and
-`dx/dz = 1 / (df/dx)`. No gradient flows through the iterations.
+In the package's convention (that of `tfb.MaskedAutoregressiveFlow`) `x`
+is noise and `y` data: the solver finds the data value `y` with
+`f(y) = x` for an increasing data -> noise map `f`. The solution carries
+gradients by the implicit function theorem: `dy/dtheta = -(df/dtheta) /
+(df/dy)` and `dy/dx = 1 / (df/dy)`. No gradient flows through the iterations.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
+from tfp_tnaf import checks
+
 __all__ = ["RootResult", "RootSolver", "root_diagnostics"]
 
-# fn(x, params) -> (f(x), log f'(x)), elementwise and increasing in x.
+# fn(y, params) -> (f(y), log f'(y)), elementwise and increasing in y.
 MonotoneFn = Callable[[tf.Tensor, Any], tuple[tf.Tensor, tf.Tensor]]
 
 
@@ -30,18 +34,18 @@ class RootResult(NamedTuple):
     """Outcome of `RootSolver.__call__`.
 
     Attributes:
-      x: the solution, with implicit gradients attached.
-      residual: `|f(x) - target|` at the solution, elementwise.
+      y: the solution, with implicit gradients attached.
+      residual: `|f(y) - x|` at the solution, elementwise.
       converged: boolean, elementwise: the root was bracketed, the step or
         bracket fell below tolerance, and the residual is at most
-        `sqrt(eps) * (1 + |target|)`. The last fails where the function is
+        `sqrt(eps) * (1 + |x|)`. The last fails where the function is
         too steep for the dtype: it jumps over the target between two
         neighbouring floating-point numbers, and no representable root exists.
       num_iterations: scalar int32, Newton/bisection iterations run.
       num_bracket_steps: scalar int32, bracket doublings run.
     """
 
-    x: tf.Tensor
+    y: tf.Tensor
     residual: tf.Tensor
     converged: tf.Tensor
     num_iterations: tf.Tensor
@@ -63,7 +67,7 @@ def root_diagnostics(result: RootResult) -> dict[str, tf.Tensor]:
 
 @dataclasses.dataclass(frozen=True)
 class RootSolver:
-    """Solves `f(x) = target` elementwise for an increasing `f` of all of R onto R.
+    """Solves `f(y) = x` elementwise for an increasing `f` of all of R onto R.
 
     Args:
       max_iterations: budget of safeguarded Newton/bisection iterations.
@@ -84,65 +88,64 @@ class RootSolver:
 
     def __post_init__(self):
         for field in ("max_iterations", "max_bracket_steps"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{field}` must be a positive integer; got {value!r}.")
+            checks.positive_int(getattr(self, field), field)
         for field in ("rtol", "atol"):
-            value = getattr(self, field)
-            if value is not None and not value > 0:
-                raise ValueError(f"`{field}` must be positive or None; got {value!r}.")
+            if getattr(self, field) is not None:
+                checks.positive(getattr(self, field), field)
 
-    def __call__(self, fn: MonotoneFn, target: tf.Tensor, params: Any) -> RootResult:
-        """Returns the `RootResult` of `fn(x, params) = target`.
+    def __call__(self, fn: MonotoneFn, x: tf.Tensor, params: Any) -> RootResult:
+        """Returns the `RootResult` of `fn(y, params) = x`.
 
         Args:
-          fn: `fn(x, params) -> (f(x), log f'(x))`, elementwise, increasing.
-            `f(x)` must have the shape of `target` for `x` of that shape.
-          target: the values to invert, any shape.
+          fn: `fn(y, params) -> (f(y), log f'(y))`, elementwise, increasing.
+            `f(y)` must have the shape of `x` for `y` of that shape. Tensors
+            it captures (a transform's shared weights) get implicit gradients
+            too.
+          x: the values to invert, any shape.
           params: a nest of tensors the function depends on; gradients of the
             solution with respect to them follow the implicit function theorem.
         """
-        target = tf.convert_to_tensor(target)
-        dtype = target.dtype
+        x = tf.convert_to_tensor(x)
+        dtype = x.dtype
         eps = float(tf.experimental.numpy.finfo(dtype.as_numpy_dtype).eps)
         rtol = tf.constant(self.rtol if self.rtol is not None else 4 * eps, dtype)
         atol = tf.constant(self.atol if self.atol is not None else 4 * eps, dtype)
         frozen = tf.nest.map_structure(tf.stop_gradient, params)
-        z = tf.stop_gradient(target)
-        finite = tf.math.is_finite(z)
-        z_safe = tf.where(finite, z, tf.zeros_like(z))
+        target = tf.stop_gradient(x)
+        finite = tf.math.is_finite(target)
+        target_safe = tf.where(finite, target, tf.zeros_like(target))
 
-        def value(x):
-            return fn(x, frozen)[0]
+        def value(y):
+            return fn(y, frozen)[0]
 
-        lo, hi, bracketed, bracket_steps = self._bracket(value, z_safe)
-        x, converged, iterations = self._newton_bisection(fn, frozen, z_safe, lo, hi,
+        lo, hi, bracketed, bracket_steps = self._bracket(value, target_safe)
+        y, converged, iterations = self._newton_bisection(fn, frozen, target_safe, lo, hi,
                                                           rtol, atol, finite)
         converged &= bracketed
         # Non-finite targets map to their limits: NaN -> NaN, +-inf -> +-inf.
-        x = tf.where(finite, x, z)
-        result = self._attach_implicit_gradient(fn, x, target, params, finite,
+        y = tf.where(finite, y, target)
+        result = self._attach_implicit_gradient(fn, y, x, params, finite,
                                                 converged, iterations, bracket_steps)
         # A larger residual: the map jumps over the target between neighbouring floats.
-        accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(z))
+        accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(target))
         return result._replace(converged=result.converged & accurate)
 
-    def _bracket(self, value, z):
-        """Expands `[lo, hi]` geometrically until `f(lo) <= z <= f(hi)`.
+    def _bracket(self, value, x):
+        """Expands `[lo, hi]` geometrically until `f(lo) <= x <= f(hi)`.
 
         Each step evaluates `f` once: at the end that each element moves.
         Returns the bracket, whether it encloses each root, and the steps run.
         """
-        one = tf.ones_like(z)
+        one = tf.ones_like(x)
         lo, hi = -one, one
         f_lo, f_hi = value(lo), value(hi)
 
         def cond(step, lo, hi, f_lo, f_hi, width):
-            return (step < self.max_bracket_steps) & tf.reduce_any((f_lo > z) | (f_hi < z))
+            return (step < self.max_bracket_steps) & tf.reduce_any((f_lo > x) | (f_hi < x))
 
         def body(step, lo, hi, f_lo, f_hi, width):
-            below = f_lo > z
-            above = f_hi < z
+            below = f_lo > x
+            above = f_hi < x
             probe = tf.where(below, lo - width, hi + width)
             f_probe = value(probe)
             # The end that misses the root moves outwards; the other end moves
@@ -156,36 +159,36 @@ class RootSolver:
         steps, lo, hi, f_lo, f_hi, _ = tf.while_loop(
             cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, one),
             maximum_iterations=self.max_bracket_steps)
-        return lo, hi, (f_lo <= z) & (f_hi >= z), steps
+        return lo, hi, (f_lo <= x) & (f_hi >= x), steps
 
-    def _newton_bisection(self, fn, params, z, lo, hi, rtol, atol, finite):
+    def _newton_bisection(self, fn, params, x, lo, hi, rtol, atol, finite):
         """Safeguarded Newton in the bracket (Numerical Recipes' rtsafe)."""
-        x = 0.5 * (lo + hi)
+        y = 0.5 * (lo + hi)
         step_old = hi - lo
         step = step_old
-        f, log_df = fn(x, params)
+        f, log_df = fn(y, params)
         done = ~finite
 
-        def cond(i, x, lo, hi, f, log_df, step, step_old, done):
+        def cond(i, y, lo, hi, f, log_df, step, step_old, done):
             return (i < self.max_iterations) & ~tf.reduce_all(done)
 
-        def body(i, x, lo, hi, f, log_df, step, step_old, done):
-            g = f - z
-            # x becomes an end of the bracket, so a bisection always moves.
-            lo = tf.where(g < 0, x, lo)
-            hi = tf.where(g < 0, hi, x)
+        def body(i, y, lo, hi, f, log_df, step, step_old, done):
+            g = f - x
+            # y becomes an end of the bracket, so a bisection always moves.
+            lo = tf.where(g < 0, y, lo)
+            hi = tf.where(g < 0, hi, y)
             newton = g / tf.exp(log_df)
-            x_newton = x - newton
-            use_newton = ((x_newton > lo) & (x_newton < hi)
+            y_newton = y - newton
+            use_newton = ((y_newton > lo) & (y_newton < hi)
                           & (2.0 * tf.abs(newton) < tf.abs(step_old))
-                          & tf.math.is_finite(x_newton))
-            new_x = tf.where(g == 0, x, tf.where(use_newton, x_newton, 0.5 * (lo + hi)))
-            new_step = tf.abs(new_x - x)
-            new_f, new_log_df = fn(new_x, params)
-            tol = atol + rtol * tf.abs(new_x)
-            new_done = (new_step <= tol) | (hi - lo <= tol) | (new_f == z)
+                          & tf.math.is_finite(y_newton))
+            new_y = tf.where(g == 0, y, tf.where(use_newton, y_newton, 0.5 * (lo + hi)))
+            new_step = tf.abs(new_y - y)
+            new_f, new_log_df = fn(new_y, params)
+            tol = atol + rtol * tf.abs(new_y)
+            new_done = (new_step <= tol) | (hi - lo <= tol) | (new_f == x)
             return (i + 1,
-                    tf.where(done, x, new_x),
+                    tf.where(done, y, new_y),
                     lo,
                     hi,
                     tf.where(done, f, new_f),
@@ -194,22 +197,22 @@ class RootSolver:
                     tf.where(done, step_old, step),
                     done | new_done)
 
-        i, x, lo, hi, f, log_df, step, step_old, done = tf.while_loop(
-            cond, body, (tf.constant(0), x, lo, hi, f, log_df, step, step_old, done),
+        i, y, lo, hi, f, log_df, step, step_old, done = tf.while_loop(
+            cond, body, (tf.constant(0), y, lo, hi, f, log_df, step, step_old, done),
             maximum_iterations=self.max_iterations)
-        return x, done & finite, i
+        return y, done & finite, i
 
     @staticmethod
-    def _attach_implicit_gradient(fn, x, target, params, finite, converged, iterations,
+    def _attach_implicit_gradient(fn, y, x, params, finite, converged, iterations,
                                   bracket_steps):
-        """x + c - stop_gradient(c) with c = -(f(x; theta) - z) / f'(x): value x,
+        """y + c - stop_gradient(c) with c = -(f(y; theta) - x) / f'(y): value y,
         gradients of the implicit function theorem."""
-        x = tf.stop_gradient(x)
-        x_safe = tf.where(finite, x, tf.zeros_like(x))
-        f, log_df = fn(x_safe, params)
-        gap = f - target
+        y = tf.stop_gradient(y)
+        y_safe = tf.where(finite, y, tf.zeros_like(y))
+        f, log_df = fn(y_safe, params)
+        gap = f - x
         correction = -gap * tf.exp(-tf.stop_gradient(log_df))
         correction = tf.where(finite, correction, tf.zeros_like(correction))
-        solution = x + (correction - tf.stop_gradient(correction))
-        residual = tf.where(finite, tf.abs(tf.stop_gradient(gap)), tf.zeros_like(x))
+        solution = y + (correction - tf.stop_gradient(correction))
+        residual = tf.where(finite, tf.abs(tf.stop_gradient(gap)), tf.zeros_like(y))
         return RootResult(solution, residual, converged, iterations, bracket_steps)

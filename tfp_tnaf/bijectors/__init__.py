@@ -1,16 +1,10 @@
-"""Bijectors of tfp_tnaf."""
+"""Bijectors of tfp_tnaf: the autoregressive flows and the elementwise transforms."""
 
 from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive
-from tfp_tnaf.bijectors.block_neural_autoregressive import (
-    BlockNeuralAutoregressive,
-    stacked_block_neural_autoregressive,
-)
-from tfp_tnaf.bijectors.monotone import DeepDenseSigmoidal, DeepSigmoidal, MonotoneElementwise
+from tfp_tnaf.bijectors.block_neural_autoregressive import BlockNeuralAutoregressive
+from tfp_tnaf.bijectors.elementwise import DeepDenseSigmoidal, DeepSigmoidal, MonotoneElementwise
 from tfp_tnaf.bijectors.neural_autoregressive import NeuralAutoregressive
-from tfp_tnaf.bijectors.transformer_autoregressive import (
-    TransformerAutoregressive,
-    stacked_transformer_autoregressive,
-)
+from tfp_tnaf.bijectors.transformer_autoregressive import TransformerAutoregressive
 
 __all__ = [
     "BlockNeuralAutoregressive",
@@ -20,6 +14,4 @@ __all__ = [
     "MonotoneElementwise",
     "NeuralAutoregressive",
     "TransformerAutoregressive",
-    "stacked_block_neural_autoregressive",
-    "stacked_transformer_autoregressive",
 ]

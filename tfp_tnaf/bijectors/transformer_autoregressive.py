@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive, stack_with_reversals
-from tfp_tnaf.bijectors.monotone import LINEAR_SLOPE, check_linear_slope, monotone_network
-from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
-from tfp_tnaf.nn.transformer import AutoregressiveTransformer
+from tfp_tnaf import checks
+from tfp_tnaf.bijectors.autoregressive import MonotoneAutoregressive
+from tfp_tnaf.nn.transformer_conditioner import TransformerConditioner
 from tfp_tnaf.roots import RootSolver
+from tfp_tnaf.transforms import LINEAR_SLOPE, MonotoneTransform, make_transform
 
-tfb = tfp.bijectors
-
-__all__ = ["TransformerAutoregressive", "stacked_transformer_autoregressive"]
+__all__ = ["TransformerAutoregressive"]
 
 
 class TransformerAutoregressive(MonotoneAutoregressive):
@@ -24,11 +21,11 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     Each dimension is one token of a causal transformer (see
     `AutoregressiveTransformer`), which emits a pseudo-parameter vector
     `psi_i(y_<i [, c])`; small hypernetworks shared by all dimensions turn
-    `psi_i` into the weights of dimension i's monotone network
-    (`monotone_network`, 1 -> H -> H -> 1 with positive weights and a positive
-    linear skip, a bijection of R onto R):
+    `psi_i` into the pseudo-parameters of dimension i's monotone transform (by
+    default `MonotoneNetworkTransform`, 1 -> H -> H -> 1 with positive
+    weights and a positive linear skip, a bijection of R onto R):
 
-      z_i = f(y_i; W(psi_i)),   log |det dz/dy| = sum_i log f'(y_i; W(psi_i)).
+      x_i = f(y_i; W(psi_i)),   log |det dx/dy| = sum_i log f'(y_i; W(psi_i)).
 
     The transformer's size does not grow with D (only the position embedding
     does), which is where T-NAF's parameter savings over NAF come from.
@@ -37,7 +34,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     one parallel transformer pass with a causal mask; `forward` (noise -> data,
     sampling) decodes one position at a time with cached keys and values (D
     single-token steps), each followed by a bracketed root solve with gradients
-    by the implicit function theorem. `solve_forward(z, cached=False)` is the
+    by the implicit function theorem. `solve_forward(x, cached=False)` is the
     slow reference path that reruns the full transformer at every step.
 
     #### Example
@@ -55,7 +52,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       num_layers, num_heads, embedding_units, mlp_units, head_units: transformer
         sizes (defaults as the official code: 4, 4, 16, 64, 256).
       psi_units: size of `psi_i` (128).
-      transform_units: width H of the monotone network (128).
+      transform: `"network"` (default), `"dsf"`, `"ddsf"` or a
+        `MonotoneTransform`.
+      transform_units: hidden width H of each dimension's transform (128).
+      transform_layers: layers of a DSF or DDSF transform.
       hypernetwork_units: hidden width of each hypernetwork (208).
       dropout: dropout rate inside the transformer (training only).
       linear_slope: floor on the slope of the linear skip (keeps the inverse
@@ -86,7 +86,9 @@ class TransformerAutoregressive(MonotoneAutoregressive):
                  mlp_units: int = 64,
                  head_units: int = 256,
                  psi_units: int = 128,
+                 transform: str | MonotoneTransform = "network",
                  transform_units: int = 128,
+                 transform_layers: int | None = None,
                  hypernetwork_units: int = 208,
                  dropout: float = 0.0,
                  linear_slope: float = LINEAR_SLOPE,
@@ -97,65 +99,21 @@ class TransformerAutoregressive(MonotoneAutoregressive):
                  validate_args: bool = False,
                  name: str = "transformer_autoregressive"):
         parameters = dict(locals())
-        self._linear_slope = check_linear_slope(linear_slope)
-        if isinstance(psi_units, bool) or not isinstance(psi_units, int) or psi_units < 1:
-            raise ValueError(f"`psi_units` must be a positive integer; got {psi_units!r}.")
         with tf.name_scope(name) as name:
-            super().__init__(event_size, input_order, conditional_event_size, root_solver,
-                             dtype, validate_args, parameters, name)
-            self._transformer = AutoregressiveTransformer(
-                self.event_size, output_units=psi_units, num_layers=num_layers,
-                num_heads=num_heads, embedding_units=embedding_units, mlp_units=mlp_units,
-                head_units=head_units, dropout=dropout,
-                conditional_event_size=conditional_event_size, dtype=self.dtype)
-            self._hypernetwork = MonotoneHypernetwork(
-                transform_units, hypernetwork_units, psi_units, dtype=self.dtype)
+            dtype = checks.floating_dtype(dtype)
+            order = checks.input_order(event_size, input_order)
+            transform = make_transform(transform, transform_units, transform_layers,
+                                       linear_slope, dtype)
+            conditioner = TransformerConditioner(
+                event_size, order, transform, psi_units=psi_units,
+                hypernetwork_units=hypernetwork_units,
+                conditional_event_size=conditional_event_size, dtype=dtype,
+                num_layers=num_layers, num_heads=num_heads, embedding_units=embedding_units,
+                mlp_units=mlp_units, head_units=head_units, dropout=dropout)
+            super().__init__(conditioner, transform, root_solver, validate_args, parameters,
+                             name)
 
     @property
-    def conditioner(self) -> AutoregressiveTransformer:
-        return self._transformer
-
-    @property
-    def hypernetwork(self) -> MonotoneHypernetwork:
-        return self._hypernetwork
-
-    def _transform(self, y, params):
-        pseudo_params, log_mixing = params
-        return monotone_network(y, pseudo_params, log_mixing, self._linear_slope)
-
-    def _inverse_and_log_det(self, y, conditional_input):
-        flat, c, batch_shape = self._flatten_batch(y, conditional_input)
-        in_sequence = self._to_sequence(flat)
-        params = self._hypernetwork(self._transformer(in_sequence, c))
-        z, log_det = self._transform(in_sequence, (params, self._hypernetwork.log_mixing))
-        return self._from_sequence(z, batch_shape), self._from_sequence(log_det, batch_shape)
-
-    def _decoder(self, z, conditional_input, cached: bool = True):
-        flat, c, batch_shape = self._flatten_batch(z, conditional_input)
-        sequence = tf.constant(self._sequence, tf.int32)
-        log_mixing = self._hypernetwork.log_mixing
-
-        def psi_at(position, x_flat, cache):
-            if not cached:
-                psi = self._transformer(self._to_sequence(x_flat), c)
-                return tf.gather(psi, position, axis=-2), cache
-            previous = tf.gather(x_flat, sequence[tf.maximum(position - 1, 0)], axis=-1)
-            return self._transformer.decode_step(position, previous, cache, c)
-
-        def step_fn(i, x, cache):
-            psi, cache = psi_at(self._positions[i], tf.reshape(x, [-1, self.event_size]), cache)
-            params = tf.reshape(self._hypernetwork(psi),
-                                tf.concat([batch_shape, [self._hypernetwork.num_params]], 0))
-            return self._transform, (params, log_mixing), cache
-
-        cache = self._transformer.initial_cache(tf.shape(flat)[0]) if cached else ()
-        return step_fn, cache
-
-
-def stacked_transformer_autoregressive(event_size: int, num_flows: int,
-                                       **kwargs) -> tfb.Chain:
-    """`num_flows` T-NAF bijectors with `tfb.Permute` reversals between them."""
-    return stack_with_reversals(
-        lambda k: TransformerAutoregressive(event_size, name=f"transformer_autoregressive_{k}",
-                                            **kwargs),
-        event_size, num_flows)
+    def hypernetwork(self):
+        """The `MonotoneHypernetwork` (psi -> pseudo-parameters)."""
+        return self.conditioner.hypernetwork

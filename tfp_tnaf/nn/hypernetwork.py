@@ -1,75 +1,77 @@
-"""Hypernetwork: psi_i -> weights and biases of dimension i's monotone network."""
+"""Hypernetwork: psi_i -> one element's pseudo-parameters, in a transform's layout."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfp_tnaf import checks
+from tfp_tnaf.transforms import ParamGroup
+
 __all__ = ["MonotoneHypernetwork"]
 
 
 class MonotoneHypernetwork(tf_keras.layers.Layer):
-    """Emits the per-dimension pseudo-parameters of `monotone_network` from `psi`.
+    """Emits the pseudo-parameters of a `MonotoneTransform` from `psi`.
 
     T-NAF's amortisation: instead of a conditioner output per weight, small
-    hypernetworks shared by all dimensions map each `psi_i` to that
-    dimension's weights and biases. Here one two-layer MLP
-    (`psi -> tanh(Dense(hypernetwork_units)) -> Dense(H)`) per group
-    (`w1`, `b1`, `b2`, `w3`) and one `Dense(2)` for the scalars (`b3`, `c`);
-    the hidden-to-hidden log-weights `log_mixing` (H x H) are shared.
-
-    At initialisation `psi = 0` (the transformer's head is zero-initialised),
-    so every dimension starts from the same map, about `0.6 x` plus a bounded
-    tanh term with spread-out centres.
+    networks shared by all dimensions map each `psi_i` to that dimension's
+    pseudo-parameters. Each group of the transform's `layout` with more than
+    one value gets its own two-layer MLP
+    (`psi -> tanh(Dense(units)) -> Dense(size)`); the one-value groups share
+    one `Dense`. The output layers' biases start at the groups' initial values
+    (`ParamGroup.initializer`), so where `psi = 0` (the transformer's head is
+    zero-initialised) every dimension starts from the transform's initial map.
 
     Args:
-      hidden_units: H, the width of the monotone network.
-      hypernetwork_units: hidden width of each hypernetwork MLP.
+      layout: the transform's `layout`.
+      units: hidden width of each MLP.
       psi_units: size of `psi`.
     """
 
-    def __init__(self, hidden_units: int = 128, hypernetwork_units: int = 208,
-                 psi_units: int = 128, **kwargs):
+    def __init__(self, layout: Sequence[ParamGroup], units: int = 208, psi_units: int = 128,
+                 **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("hidden_units", hidden_units),
-                            ("hypernetwork_units", hypernetwork_units),
-                            ("psi_units", psi_units)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-        self.hidden_units = hidden_units
-        h, dt = hidden_units, self.dtype
-        normal = tf_keras.initializers.RandomNormal
-        # Bias initialisers of each group's output: the map every dimension starts from.
-        groups = {"w1": normal(0.0, 0.5, seed=1), "b1": normal(0.0, 1.5, seed=2),
-                  "b2": normal(0.0, 0.5, seed=3),
-                  "w3": tf_keras.initializers.Constant(-math.log(h))}
-        self.groups = {}
-        for name, bias_initializer in groups.items():
-            hidden = tf_keras.layers.Dense(hypernetwork_units, activation="tanh",
-                                           name=f"{name}_hidden", dtype=dt)
-            out = tf_keras.layers.Dense(h, bias_initializer=bias_initializer,
-                                        name=f"{name}_output", dtype=dt)
+        units = checks.positive_int(units, "hypernetwork_units")
+        psi_units = checks.positive_int(psi_units, "psi_units")
+        self.layout = tuple(layout)
+        self.num_params = sum(group.size for group in self.layout)
+        self.heads = []
+        for group in self.layout:
+            if group.size == 1:
+                continue
+            hidden = tf_keras.layers.Dense(units, activation="tanh", dtype=self.dtype,
+                                           name=f"{group.name}_hidden")
+            out = tf_keras.layers.Dense(group.size, bias_initializer=group.initializer,
+                                        dtype=self.dtype, name=f"{group.name}_output")
             hidden.build((None, psi_units))
-            out.build((None, hypernetwork_units))
-            self.groups[name] = (hidden, out)
-        # b3 = 0 and softplus(c) = 0.5.
-        self.scalars = tf_keras.layers.Dense(
-            2, name="scalars", dtype=dt,
-            bias_initializer=tf_keras.initializers.Constant([0.0, float(np.log(np.expm1(0.5)))]))
-        self.scalars.build((None, psi_units))
-        self.log_mixing = self.add_weight(
-            "log_mixing", shape=[h, h], dtype=dt,
-            initializer=normal(-math.log(h), 0.1, seed=4))
+            out.build((None, units))
+            self.heads.append((hidden, out))
+        scalars = [group for group in self.layout if group.size == 1]
+        self.scalars = None
+        if scalars:
+            self.scalars = tf_keras.layers.Dense(
+                len(scalars), name="scalars", dtype=self.dtype,
+                bias_initializer=lambda shape, dtype=None: tf.concat(
+                    [g.initializer([1], dtype=dtype) for g in scalars], 0))
+            self.scalars.build((None, psi_units))
+        # The heads' outputs come vectors first, then scalars: where to find
+        # each value of the layout in that concatenation.
+        starts = np.cumsum([0] + [g.size for g in self.layout if g.size > 1]
+                           + [1 for g in scalars])
+        order = [g for g in self.layout if g.size > 1] + scalars
+        where = {g.name: range(starts[k], starts[k] + g.size) for k, g in enumerate(order)}
+        self._gather = np.concatenate([list(where[g.name]) for g in self.layout])
+        self._identity = bool(np.array_equal(self._gather, np.arange(self.num_params)))
         self.built = True
 
-    @property
-    def num_params(self) -> int:
-        return 4 * self.hidden_units + 2
-
     def call(self, psi: tf.Tensor) -> tf.Tensor:
-        """`psi` `[..., psi_units]` -> pseudo-parameters `[..., 4 H + 2]`."""
-        parts = [out(hidden(psi)) for hidden, out in self.groups.values()]
-        return tf.concat(parts + [self.scalars(psi)], axis=-1)
+        """`psi` `[..., psi_units]` -> pseudo-parameters `[..., num_params]`."""
+        parts = [out(hidden(psi)) for hidden, out in self.heads]
+        if self.scalars is not None:
+            parts.append(self.scalars(psi))
+        params = tf.concat(parts, axis=-1)
+        return params if self._identity else tf.gather(params, self._gather, axis=-1)

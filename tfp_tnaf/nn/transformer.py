@@ -7,27 +7,23 @@ import math
 import tensorflow as tf
 import tf_keras
 
+from tfp_tnaf import checks
+
 __all__ = ["AutoregressiveTransformer"]
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    return value
-
-
 class AutoregressiveTransformer(tf_keras.layers.Layer):
-    """Maps `x` in R^D to one pseudo-parameter vector `psi_i` per dimension, `psi_i(x_<i)`.
+    """Maps `y` in R^D to one pseudo-parameter vector `psi_i` per position, `psi_i(y_<i)`.
 
-    Token `i` is `tanh(Linear(x_i))`; the sequence is shifted right by one
+    Token `i` is `tanh(Linear(y_i))`; the sequence is shifted right by one
     behind a learnable start token (plus a linear projection of the context
-    `c`, for conditional densities), so position `i` sees only `x_<i`; a
+    `c`, for conditional densities), so position `i` sees only `y_<i`; a
     learnable position embedding is added. Then `num_layers` pre-norm blocks
 
       t = t + MHA(LayerNorm(t))  (causal),   t = t + MLP(LayerNorm(t))  (GELU),
 
     a final LayerNorm, and a head `Dense -> tanh -> Dense` whose last layer is
-    zero-initialised. Positions are in autoregressive order: reorder `x`
+    zero-initialised. Positions are in autoregressive order: reorder `y`
     before calling.
 
     `call` is the parallel pass (training, density evaluation). `decode_step`
@@ -51,12 +47,11 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
                             ("num_layers", num_layers), ("num_heads", num_heads),
                             ("embedding_units", embedding_units), ("mlp_units", mlp_units),
                             ("head_units", head_units)):
-            _check_positive_int(value, name)
+            checks.positive_int(value, name)
         if embedding_units % num_heads:
             raise ValueError(f"`embedding_units` ({embedding_units}) must be a multiple of "
                              f"`num_heads` ({num_heads}).")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1); got {dropout!r}.")
+        dropout = checks.fraction(dropout, "dropout")
         self.event_size = event_size
         self.num_heads = num_heads
         self.embedding_units = embedding_units
@@ -139,10 +134,10 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
     def _head(self, t):
         return self.head_output(self.head_hidden(self.final_norm(t)))
 
-    def call(self, x: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
-        """Parallel pass: `x` of shape `[B, D]` -> `psi` of shape `[B, D, output_units]`."""
-        tokens = self.token(x[..., tf.newaxis])
-        start = self._start_token(conditional_input, tf.shape(x)[:-1])[..., tf.newaxis, :]
+    def call(self, y: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
+        """Parallel pass: `y` of shape `[B, D]` -> `psi` of shape `[B, D, output_units]`."""
+        tokens = self.token(y[..., tf.newaxis])
+        start = self._start_token(conditional_input, tf.shape(y)[:-1])[..., tf.newaxis, :]
         t = tf.concat([start, tokens[..., :-1, :]], axis=-2) + self.position
         causal = tf.linalg.band_part(tf.ones([self.event_size] * 2, tf.bool), -1, 0)
         for block in self.blocks:
@@ -168,7 +163,7 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
 
         Args:
           position: scalar int, the position `k` to compute.
-          previous: `[B]`, the value `x_{k-1}` (ignored at `k = 0`).
+          previous: `[B]`, the value `y_{k-1}` (ignored at `k = 0`).
           cache: from `initial_cache` or the previous step.
           conditional_input: `[B, C]` context, if conditional.
 

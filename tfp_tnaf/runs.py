@@ -1,0 +1,251 @@
+"""Run folders: fit a flow to a data set and keep everything, then evaluate or sample it.
+
+The library behind the `tfp-tnaf` command line, usable from Python and notebooks:
+
+```python
+from tfp_tnaf import runs
+metrics = runs.fit(runs.FitConfig(data="moons", flow="tnaf", epochs=20, out="runs/moons"))
+runs.evaluate("runs/moons")        # the test log-likelihood again
+samples = runs.sample("runs/moons", 1000)
+```
+
+A run folder holds `config.json` (how to rebuild the flow and the data),
+`checkpoint/` (`tf.train.Checkpoint`), `metrics.json` and the plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from tfp_tnaf import data, plotting
+from tfp_tnaf.distribute import check_global_batch, make_strategy
+from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
+from tfp_tnaf.training import BestWeights, FlowModel, load_weights, mean_log_prob, save_weights
+
+__all__ = ["FitConfig", "RunError", "evaluate", "fit", "restore", "sample"]
+
+
+class RunError(Exception):
+    """A mistake in a run's configuration, its data or its folder (said without a traceback)."""
+
+
+@dataclasses.dataclass
+class FitConfig:
+    """What `fit` does.
+
+    Attributes:
+      data: a name of `tfp_tnaf.data.DATASETS`, or a `.npy` file `[n, D]`.
+      data_dir: the data folder (default: `tfp_tnaf.data.data_dir()`).
+      flow: a name of `tfp_tnaf.models.FLOWS`.
+      options: `make_flow` options (`num_flows`, `transform_units`, ...).
+      epochs, batch_size: the training budget; `batch_size` is global under a
+        strategy.
+      learning_rate, clipnorm: override the flow's recipe (`FLOWS[flow].recipe`).
+      seed: seeds the data split, the weights, the shuffling and the samples.
+      samples: samples drawn for the plots.
+      out: the run folder (default `runs/DATA-FLOW`).
+      jit: compile the train step with XLA.
+      verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch).
+      strategy, peer_timeout: see `tfp_tnaf.distribute.make_strategy`.
+    """
+
+    data: str = "moons"
+    data_dir: str | None = None
+    flow: str = "tnaf"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 200
+    learning_rate: float | None = None
+    clipnorm: float | None = None
+    seed: int = 0
+    samples: int = 2000
+    out: str | None = None
+    jit: bool = False
+    verbose: int = 1
+    strategy: str = "default"
+    peer_timeout: float = 60.0
+
+    def out_dir(self) -> str:
+        return self.out or os.path.join("runs", f"{os.path.basename(self.data)}-{self.flow}")
+
+
+def _load(config: dict) -> data.Splits:
+    name = config["data"]
+    if name not in data.DATASETS and not name.endswith(".npy"):
+        raise RunError(f"unknown data set {name!r}: choose one of "
+                       f"{', '.join(data.DATASETS)}, or give a path ending in .npy")
+    try:
+        return data.load(name, data_dir=config.get("data_dir"), seed=config["seed"])
+    except (FileNotFoundError, ValueError) as error:
+        raise RunError(str(error)) from error
+
+
+def _build(config: dict):
+    """The distribution described by a run's `config`."""
+    try:
+        flow = make_flow(config["flow"], config["event_size"], **config["options"])
+    except ValueError as error:
+        raise RunError(str(error)) from error
+    return make_distribution(flow, config["event_size"])
+
+
+def _start(config: FitConfig) -> tuple[tf.distribute.Strategy, str]:
+    """The strategy (first: a multi-worker one must start before other TensorFlow
+    work) and this worker's run folder (workers other than the chief write
+    `worker-N/` inside it)."""
+    try:
+        strategy = make_strategy(config.strategy, peer_timeout=config.peer_timeout)
+        check_global_batch(config.batch_size, strategy)
+    except (ValueError, TimeoutError) as error:
+        raise RunError(str(error)) from error
+    out = config.out_dir()
+    task = strategy.cluster_resolver.task_id if config.strategy == "multiworker" else 0
+    if task:
+        out = os.path.join(out, f"worker-{task}")
+    os.makedirs(out, exist_ok=True)
+    return strategy, out
+
+
+def _model(config: FitConfig, saved: dict, strategy):
+    """The distribution and its compiled `FlowModel`, built in the strategy's scope."""
+    recipe = FLOWS[config.flow].recipe
+    with strategy.scope():
+        distribution = _build(saved)
+        model = FlowModel(distribution)
+        model.compile(recipe.optimizer(config.learning_rate, config.clipnorm),
+                      jit_compile=config.jit)
+    return distribution, model
+
+
+def _describe(config: FitConfig, strategy) -> dict:
+    """What `config.json` records: all of `config`, the learning rate and clipping
+    in force, and the replicas."""
+    recipe = FLOWS[config.flow].recipe
+    saved = dataclasses.asdict(config)
+    saved.update(learning_rate=recipe.learning_rate if config.learning_rate is None
+                 else config.learning_rate,
+                 clipnorm=recipe.clipnorm if config.clipnorm is None else config.clipnorm,
+                 replicas=strategy.num_replicas_in_sync)
+    return saved
+
+
+def fit(config: FitConfig) -> dict:
+    """Fits `config.flow` to `config.data`; writes the run folder; returns the metrics.
+
+    Raises:
+      RunError: on an unknown data set or flow, unreadable data, a bad option,
+        or a global batch that does not split across the replicas.
+    """
+    if config.flow not in FLOWS:
+        raise RunError(f"unknown flow {config.flow!r}: choose one of {', '.join(FLOWS)}")
+    strategy, out = _start(config)
+    tf_keras.utils.set_random_seed(config.seed)
+    saved = _describe(config, strategy)
+    splits = _load(saved)
+    saved["event_size"] = int(splits.train.shape[1])
+    distribution, model = _model(config, saved, strategy)
+    _write_json(os.path.join(out, "config.json"), saved)
+    echo = print if config.verbose else (lambda *_: None)
+    echo(f"{config.flow} on {config.data}: D={saved['event_size']}, "
+         f"{count_parameters(distribution)} parameters, {len(splits.train)} training points, "
+         f"{strategy.num_replicas_in_sync} replica(s)")
+    best = BestWeights()
+    start = time.perf_counter()
+    history = model.fit(splits.train, validation_data=(splits.validation,),
+                        epochs=config.epochs, batch_size=config.batch_size, callbacks=[best],
+                        verbose=config.verbose)
+    train_seconds = time.perf_counter() - start
+    save_weights(distribution, os.path.join(out, "checkpoint", "weights"))
+    metrics = _measure(distribution, splits, config, out)
+    metrics.update(train_seconds=train_seconds, stopped_non_finite=best.stopped_non_finite,
+                   best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
+                   history={k: [float(v) for v in vs] for k, vs in history.history.items()})
+    _write_json(os.path.join(out, "metrics.json"), metrics)
+    echo(f"test log-likelihood: {metrics['test_log_likelihood']:.4f} +- "
+         f"{metrics['test_log_likelihood_stderr']:.4f} nats (best epoch "
+         f"{metrics['best_epoch']}, {train_seconds:.1f} s)")
+    echo(f"{config.samples} samples in {metrics['sample_seconds']:.2f} s (first call includes "
+         f"tracing); wrote {out}/: config.json, checkpoint/, metrics.json, "
+         + ", ".join(os.path.basename(p) for p in metrics["plots"]))
+    return metrics
+
+
+def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> dict:
+    """Test log-likelihood, samples and plots of a fitted distribution."""
+    mean, stderr = mean_log_prob(distribution, splits.test)
+    draw = tf.function(lambda: distribution.sample(config.samples, seed=config.seed))
+    start = time.perf_counter()
+    samples = draw().numpy()
+    sample_seconds = time.perf_counter() - start
+    title = f"{config.flow} on {config.data}: test log-likelihood {mean:.3f}"
+    return dict(test_log_likelihood=mean, test_log_likelihood_stderr=stderr,
+                num_parameters=count_parameters(distribution), sample_seconds=sample_seconds,
+                num_samples=config.samples, samples_finite=bool(np.all(np.isfinite(samples))),
+                plots=_plots(distribution, splits.test, samples, out, title))
+
+
+def _plots(distribution, test: np.ndarray, samples: np.ndarray, out: str,
+           title: str) -> list[str]:
+    """2-D: density, data and samples; higher-D: marginals and pairs."""
+    if test.shape[1] == 2:
+        log_prob = tf.function(distribution.log_prob)
+        path = os.path.join(out, "density.png")
+        plotting.plot_density_2d(lambda g: log_prob(tf.constant(g)).numpy(), test, samples,
+                                 path, title=title)
+        return [path]
+    paths = [os.path.join(out, "marginals.png"), os.path.join(out, "pairs.png")]
+    plotting.plot_marginals(test, samples, paths[0], title=title)
+    plotting.plot_pairs(test, samples, paths[1], title=title)
+    return paths
+
+
+def _write_json(path: str, content: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(content, f, indent=2)
+
+
+def restore(run: str, data_dir: str | None = None) -> tuple[dict, Any]:
+    """The saved configuration of run folder `run` and its fitted distribution.
+
+    Raises:
+      RunError: if `run` is not a run folder or has no checkpoint.
+    """
+    path = os.path.join(run, "config.json")
+    if not os.path.exists(path):
+        raise RunError(f"{run!r} is not a run folder: no config.json (write one with "
+                       f"`tfp-tnaf fit --out {run}`)")
+    with open(path) as f:
+        config = json.load(f)
+    if data_dir:
+        config["data_dir"] = data_dir
+    distribution = _build(config)
+    try:
+        load_weights(distribution, os.path.join(run, "checkpoint", "weights"))
+    except FileNotFoundError as error:
+        raise RunError(f"run folder {run!r} has no checkpoint: {error}") from error
+    return config, distribution
+
+
+def evaluate(run: str, data_dir: str | None = None) -> dict:
+    """The test log-likelihood (mean, standard error, points) of a fitted run."""
+    config, distribution = restore(run, data_dir)
+    test = _load(config).test
+    mean, stderr = mean_log_prob(distribution, test)
+    return dict(flow=config["flow"], data=config["data"], test_log_likelihood=mean,
+                test_log_likelihood_stderr=stderr, num_points=len(test))
+
+
+def sample(run: str, num_samples: int, seed: int = 0) -> np.ndarray:
+    """`num_samples` samples of a fitted run (standardised units), `[num_samples, D]`."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise RunError(f"the number of samples must be a positive integer; got {num_samples}")
+    _, distribution = restore(run)
+    return tf.function(lambda: distribution.sample(num_samples, seed=seed))().numpy()

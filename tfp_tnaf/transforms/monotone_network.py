@@ -1,0 +1,75 @@
+"""T-NAF's monotone network: 1 -> H -> H -> 1 with positive weights, plus a linear skip."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from tfp_tnaf import checks
+from tfp_tnaf.numerics import log_matvec_exp, log_sech2, shared_matvec
+from tfp_tnaf.transforms.base import LINEAR_SLOPE, MonotoneTransform, ParamGroup
+
+__all__ = ["MonotoneNetworkTransform"]
+
+
+class MonotoneNetworkTransform(MonotoneTransform):
+    """Increasing network 1 -> H -> H -> 1 of R onto R (T-NAF's transform).
+
+      h1 = tanh(exp(w1) y + b1),        h2 = tanh(exp(M) h1 + b2),
+      x  = exp(w3) . h2 + b3 + (softplus(c) + linear_slope) y,
+
+    with the per-element `w1, b1, b2, w3` (H each), `b3`, `c` the
+    pseudo-parameters (in that order), and the H x H log-weights
+    `M = log_mixing`, a variable of the transform shared by all elements
+    (T-NAF's amortisation: a hypernetwork emits only the per-element part).
+    The tanh part is bounded; the positive linear skip makes the map onto R
+    and bounds its slope below. The log-derivative is chained in log space,
+    with `log(1 - tanh(u)^2)` evaluated stably.
+
+    The groups' initial values (what a hypernetwork's output starts from)
+    make every element start at about `0.6 y` plus a bounded tanh term with
+    spread-out centres.
+
+    Args:
+      units: H, the hidden width.
+      linear_slope: floor on the slope of the linear skip, >= 0.
+      dtype: dtype of `log_mixing`.
+    """
+
+    def __init__(self, units: int = 128, linear_slope: float = LINEAR_SLOPE,
+                 dtype: Any = tf.float32, name: str | None = None):
+        super().__init__(name=name)
+        self.units = h = checks.positive_int(units, "units")
+        self.linear_slope = checks.non_negative(linear_slope, "linear_slope")
+        normal = tf_keras.initializers.RandomNormal
+        self.layout = (
+            ParamGroup("w1", h, normal(0.0, 0.5, seed=1)),
+            ParamGroup("b1", h, normal(0.0, 1.5, seed=2)),
+            ParamGroup("b2", h, normal(0.0, 0.5, seed=3)),
+            ParamGroup("w3", h, tf_keras.initializers.Constant(-math.log(h))),
+            ParamGroup("b3", 1, tf_keras.initializers.Constant(0.0)),
+            # softplus(c) = 0.5
+            ParamGroup("c", 1, tf_keras.initializers.Constant(float(np.log(np.expm1(0.5))))),
+        )
+        initializer = normal(-math.log(h), 0.1, seed=4)
+        self.log_mixing = tf.Variable(initializer([h, h], dtype=checks.floating_dtype(dtype)),
+                                      name="log_mixing")
+
+    def _transform(self, y, groups):
+        w1, b1, b2, w3 = (groups[k] for k in ("w1", "b1", "b2", "w3"))
+        b3, c = groups["b3"][..., 0], groups["c"][..., 0]
+        log_mixing = tf.convert_to_tensor(self.log_mixing)
+        u1 = tf.exp(w1) * y[..., tf.newaxis] + b1
+        log_dh1 = w1 + log_sech2(u1)
+        u2 = shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
+        log_dh2 = log_matvec_exp(log_mixing, log_dh1, shared=True) + log_sech2(u2)
+        skip = tf.math.softplus(c) + self.linear_slope
+        x = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * y
+        log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(w3 + log_dh2, axis=-1),
+                                      tf.math.log(skip))
+        return x, log_dx
