@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_tnaf.models import make_flow
+from tfp_tnaf.models import count_parameters, make_flow
 
 __all__ = ["count_parameters", "markdown_table", "maf", "time_call", "train_step_fn"]
 
@@ -32,10 +32,6 @@ def _block(result) -> None:
     for t in tf.nest.flatten(result):
         if hasattr(t, "numpy"):
             t.numpy()
-
-
-def count_parameters(module: tf.Module) -> int:
-    return int(sum(np.prod(v.shape) for v in module.trainable_variables))
 
 
 def train_step_fn(distribution: tfd.Distribution, batch: tf.Tensor,

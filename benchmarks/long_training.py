@@ -20,8 +20,8 @@ import tf_keras
 from benchmarks.common import markdown_table
 from benchmarks.run import flow_specs
 from tfp_tnaf import data
-from tfp_tnaf.models import make_distribution, make_flow
-from tfp_tnaf.training import fit_maximum_likelihood, mean_log_prob
+from tfp_tnaf.models import FLOWS, make_distribution, make_flow
+from tfp_tnaf.training import fit_steps, mean_log_prob
 
 DATASETS = {
     "siggraph": lambda seed: data.siggraph(seed=seed),
@@ -32,15 +32,14 @@ DATASETS = {
 
 def long_run(flow: str, dataset: str, steps: int, batch_size: int, seed: int = 0) -> dict:
     """Trains `flow` (a `flow_specs` name) on `dataset` and reports its health."""
-    name, options, lr, clipnorm = flow_specs(quick=False)[flow]
+    name, options = flow_specs(quick=False)[flow]
     splits = DATASETS[dataset](seed)
     d = splits.train.shape[1]
     tf_keras.utils.set_random_seed(seed)
     distribution = make_distribution(make_flow(name, d, **options), d)
     start = time.perf_counter()
-    losses, norms = fit_maximum_likelihood(distribution, splits.train, steps,
-                                           batch_size=batch_size, learning_rate=lr,
-                                           clipnorm=clipnorm, seed=seed, gradient_norms=True)
+    losses, norms = fit_steps(distribution, splits.train, steps, FLOWS[name].recipe.optimizer(),
+                              batch_size=batch_size, seed=seed)
     seconds = time.perf_counter() - start
     test_ll, stderr = mean_log_prob(distribution, splits.test)
     finite_norms = norms[np.isfinite(norms)]

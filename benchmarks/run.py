@@ -28,21 +28,21 @@ from tfp_tnaf.models import make_distribution, make_flow
 
 tfd = tfp.distributions
 
-# Published test log-likelihoods (nats); our data differ (see DESIGN.md section 8).
+# Published test log-likelihoods (nats); our data differ (see the data loaders' docstrings).
 PUBLISHED = {"bsds300": "MAF(5) 155.69, NAF 157.73, B-NAF 157.36",
              "miniboone": "MAF(5) -11.75, NAF -8.86, B-NAF -8.95"}
 
 
-def flow_specs(quick: bool) -> dict[str, tuple[str, dict, float, float | None]]:
-    """name -> (make_flow name, its options, learning rate, clipnorm)."""
+def flow_specs(quick: bool) -> dict[str, tuple[str, dict]]:
+    """name -> (registry flow, its `make_flow` options); each trains by its registry recipe."""
     tnaf = dict(num_layers=1) if quick else {}
     return {
-        "MAF": ("maf", {}, 1e-3, None),
-        "RealNVP": ("realnvp", {}, 1e-3, None),
-        "NAF-DSF": ("naf", {}, 1e-3, None),
-        "NAF-DDSF": ("naf", dict(transform="ddsf"), 1e-3, None),
-        "B-NAF": ("bnaf", {}, 1e-2, None),
-        "T-NAF": ("tnaf", tnaf, 1e-3, 0.1),
+        "MAF": ("maf", {}),
+        "RealNVP": ("realnvp", {}),
+        "NAF-DSF": ("naf", {}),
+        "NAF-DDSF": ("naf", dict(transform="ddsf")),
+        "B-NAF": ("bnaf", {}),
+        "T-NAF": ("tnaf", tnaf),
     }
 
 
@@ -69,8 +69,8 @@ def likelihood(args) -> list[dict]:
         for dataset in args.datasets:
             splits = load_dataset(dataset, seed, args.max_train, args.max_eval)
             d = splits.train.shape[1]
-            chosen = {name: FlowSpec(lambda n=n, o=o, d=d: make_flow(n, d, **o), lr, clip)
-                      for name, (n, o, lr, clip) in specs.items() if name in args.flows}
+            chosen = {name: FlowSpec.named(flow, d, **options)
+                      for name, (flow, options) in specs.items() if name in args.flows}
             for r in compare_flows(chosen, splits, epochs=args.epochs, patience=args.patience,
                                    batch_size=args.batch_size, seed=seed):
                 rows.append(dict(dataset=dataset, flow=r.name, seed=seed, dims=d,
@@ -142,7 +142,7 @@ def speed(args) -> tuple[list[dict], str]:
     for d in args.dims:
         batch = tf.random.normal([512, d])
         table, reference = [], None
-        for name, (n, o, _, _) in specs.items():
+        for name, (n, o) in specs.items():
             if name not in args.flows or (n == "realnvp" and d < 2):
                 continue
             dist = make_distribution(make_flow(n, d, **o), d)

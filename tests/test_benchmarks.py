@@ -1,13 +1,21 @@
-"""Smoke test of the benchmark suite's quick mode (the full run is not a test)."""
+"""Smoke test of the benchmark suite's quick mode, run as its users run it (the full
+run is not a test)."""
 
 import json
+import os
+import subprocess
+import sys
 
-from benchmarks.run import main
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_quick_benchmark_writes_tables_and_plot(tmp_path):
-    main(["--quick", "--datasets", "moons", "--flows", "MAF,NAF-DSF", "--dims", "4",
-          "--out", str(tmp_path)])
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--datasets", "moons", "--flows",
+         "MAF,NAF-DSF", "--dims", "4", "--out", str(tmp_path)], cwd=REPOSITORY,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["flow"] for r in results["likelihood"]] == ["MAF", "NAF-DSF"]
     assert all(r["test_ll"] > -10 for r in results["likelihood"])

@@ -93,7 +93,7 @@ def test_errors_are_explained(tmp_path, capsys):
     code, output = run_in_process(capsys, "evaluate", "--run", str(tmp_path))
     assert code == 2 and "no config.json" in output
     (tmp_path / "config.json").write_text(json.dumps(dict(
-        data="moons", data_dir=None, flow="naf", seed=0, event_size=2, sizes={})))
+        data="moons", data_dir=None, flow="naf", seed=0, event_size=2, options={})))
     code, output = run_in_process(capsys, "sample", "--run", str(tmp_path), "--output",
                                   str(tmp_path / "s.npy"))
     assert code == 2 and "has no checkpoint" in output

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from flows import SMALL_MAKE_FLOW
 
+from tests.support.flows import SMALL_MAKE_FLOW
 from tfp_tnaf import FlowModel, load_weights, save_weights
 from tfp_tnaf.data import two_moons
 from tfp_tnaf.models import make_distribution, make_flow

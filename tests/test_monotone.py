@@ -8,10 +8,10 @@ from tfp_tnaf import DeepDenseSigmoidal, DeepSigmoidal, root_diagnostics
 tfb, tfd = tfp.bijectors, tfp.distributions
 
 TRANSFORMS = [
-    (DeepSigmoidal, dict(hidden_units=6, num_layers=1)),
-    (DeepSigmoidal, dict(hidden_units=4, num_layers=3)),
-    (DeepDenseSigmoidal, dict(hidden_units=5, num_layers=2)),
-    (DeepDenseSigmoidal, dict(hidden_units=3, num_layers=4)),
+    (DeepSigmoidal, dict(units=6, layers=1)),
+    (DeepSigmoidal, dict(units=4, layers=3)),
+    (DeepDenseSigmoidal, dict(units=5, layers=2)),
+    (DeepDenseSigmoidal, dict(units=3, layers=4)),
 ]
 IDS = ["dsf1", "dsf3", "ddsf2", "ddsf4"]
 
@@ -45,7 +45,7 @@ def test_round_trips_float32(cls, kwargs, spread):
     bijector = make(cls, kwargs, 300, tf.float32)
     y = tf.constant(values, tf.float32)
     result = bijector.solve_forward(bijector.inverse(tf.identity(y)))
-    assert np.max(np.abs(result.x.numpy() - values)) < 1e-4
+    assert np.max(np.abs(result.y.numpy() - values)) < 1e-4
     assert int(root_diagnostics(result)["num_not_converged"]) == 0
     x = tf.constant(values, tf.float32)
     np.testing.assert_allclose(bijector.inverse(bijector.forward(tf.identity(x))).numpy(),
@@ -74,17 +74,17 @@ def test_forward_under_xla_equals_eager(cls, kwargs):
 
 def test_num_params():
     assert DeepSigmoidal.num_params(8) == 24
-    assert DeepSigmoidal.num_params(8, num_layers=2) == 48
+    assert DeepSigmoidal.num_params(8, layers=2) == 48
     # DDSF 1 -> 4 -> 1: (a, b, w 4x4) + (u 4x4, a, b, w 1x4).
-    assert DeepDenseSigmoidal.num_params(4, num_layers=2) == (8 + 16) + (16 + 8 + 4)
-    assert DeepDenseSigmoidal.num_params(4, num_layers=1) == DeepSigmoidal.num_params(4)
+    assert DeepDenseSigmoidal.num_params(4, layers=2) == (8 + 16) + (16 + 8 + 4)
+    assert DeepDenseSigmoidal.num_params(4, layers=1) == DeepSigmoidal.num_params(4)
 
 
 def test_inside_masked_autoregressive_flow():
     made = tfb.AutoregressiveNetwork(params=DeepSigmoidal.num_params(6), event_shape=[3],
                                      hidden_units=[16])
     maf = tfb.MaskedAutoregressiveFlow(
-        bijector_fn=lambda y, **kw: DeepSigmoidal(made(y, **kw), hidden_units=6))
+        bijector_fn=lambda y, **kw: DeepSigmoidal(made(y, **kw), units=6))
     dist = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), [3]), maf)
     samples = dist.sample(8, seed=1)
     assert samples.shape == (8, 3)
@@ -110,7 +110,7 @@ def test_inside_real_nvp_coupling():
     def bijector_fn(x0, output_units, **kwargs):
         params = tf.reshape(net(x0), tf.concat([tf.shape(x0)[:-1], [output_units, num_params]],
                                                0))
-        return DeepDenseSigmoidal(params, hidden_units=units)
+        return DeepDenseSigmoidal(params, units=units)
 
     nvp = tfb.RealNVP(num_masked=2, bijector_fn=bijector_fn)
     dist = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), [4]), nvp)
@@ -126,13 +126,13 @@ def test_inside_real_nvp_coupling():
 
 
 def test_errors_name_the_argument():
-    with pytest.raises(ValueError, match="hidden_units"):
-        DeepSigmoidal(tf.zeros([2, 3]), hidden_units=0)
-    with pytest.raises(ValueError, match="num_layers"):
-        DeepDenseSigmoidal(tf.zeros([2, 3]), hidden_units=1, num_layers=-1)
+    with pytest.raises(ValueError, match="`units`"):
+        DeepSigmoidal(tf.zeros([2, 3]), units=0)
+    with pytest.raises(ValueError, match="`layers`"):
+        DeepDenseSigmoidal(tf.zeros([2, 3]), units=1, layers=-1)
     with pytest.raises(ValueError, match="`params` must have 24 pseudo-parameters.*got 23"):
-        DeepSigmoidal(tf.zeros([2, 23]), hidden_units=8)
-    bijector = DeepSigmoidal(tf.zeros([3]), hidden_units=1, validate_args=True)
+        DeepSigmoidal(tf.zeros([2, 23]), units=8)
+    bijector = DeepSigmoidal(tf.zeros([3]), units=1, validate_args=True)
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
         bijector.inverse(tf.constant(np.nan))
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
@@ -141,17 +141,17 @@ def test_errors_name_the_argument():
         bijector.inverse(tf.constant(1.0, tf.float64))
 
 
-@pytest.mark.parametrize("cls,hidden_units,num_layers", [(DeepSigmoidal, 1, 3),
+@pytest.mark.parametrize("cls,units,layers", [(DeepSigmoidal, 1, 3),
                                                          (DeepDenseSigmoidal, 1, 3),
                                                          (DeepDenseSigmoidal, 5, 3)])
-def test_float32_log_det_is_accurate_in_the_far_tails(cls, hidden_units, num_layers):
+def test_float32_log_det_is_accurate_in_the_far_tails(cls, units, layers):
     # Sharp sigmoids (pseudo-parameters of scale 12) and |y| up to 1e5: the
     # log-derivative written as log s - log(1 - s) minus large logs lost 0.1
     # nats in float32; float64 is the reference.
     rng = np.random.default_rng(108)
-    params = rng.normal(scale=12.0, size=(64, cls.num_params(hidden_units, num_layers)))
+    params = rng.normal(scale=12.0, size=(64, cls.num_params(units, layers)))
     y = rng.normal(scale=1e3, size=64) * np.logspace(0, 2, 64)
-    ildj = [cls(tf.constant(params, dtype), hidden_units, num_layers)
+    ildj = [cls(tf.constant(params, dtype), units, layers)
             .inverse_log_det_jacobian(tf.constant(y, dtype)).numpy() for dtype in
             (tf.float32, tf.float64)]
     np.testing.assert_allclose(ildj[0], ildj[1], atol=1e-4, rtol=1e-5)

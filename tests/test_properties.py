@@ -16,18 +16,18 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
-from bijector_checks import (
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from tests.support.checks import (
     assert_bijective_and_finite,
     assert_scalar_congruency,
     assert_triangular,
     round_trip_tolerance,
     tolerance,
 )
-from conftest import autodiff_jacobian, log_det, seeded
-from flows import FLOWS, make_flow
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
+from tests.support.flows import FLOWS, make_flow, seeded
+from tests.support.jacobians import autodiff_jacobian, log_det
 from tfp_tnaf import DeepDenseSigmoidal, DeepSigmoidal, MonotoneAutoregressive, models
 
 tfb = tfp.bijectors
@@ -50,15 +50,14 @@ KERAS_SEEDS = st.integers(0, 2**31 - 1)
 @st.composite
 def elementwise_cases(draw):
     cls = draw(st.sampled_from([DeepSigmoidal, DeepDenseSigmoidal]))
-    hidden_units, num_layers = draw(st.integers(1, 6)), draw(st.integers(1, 3))
+    units, layers = draw(st.integers(1, 6)), draw(st.integers(1, 3))
     batch_shape, dtype, seed = draw(BATCH_SHAPES), draw(DTYPES), draw(SEEDS)
     # Pseudo-parameters of scale 12 give slopes of e^12 between plateaus.
     scale = draw(st.sampled_from([0.1, 1.0, 4.0, 12.0]))
     spread = draw(st.sampled_from([1.0, 30.0, 1e3]))
     rng = np.random.default_rng(seed)
-    params = rng.normal(scale=scale, size=batch_shape + (cls.num_params(hidden_units,
-                                                                       num_layers),))
-    bijector = cls(tf.constant(params, dtype), hidden_units=hidden_units, num_layers=num_layers)
+    params = rng.normal(scale=scale, size=batch_shape + (cls.num_params(units, layers),))
+    bijector = cls(tf.constant(params, dtype), units=units, layers=layers)
     x, y = (rng.normal(scale=spread, size=batch_shape) for _ in range(2))
     return bijector, x, y
 
@@ -84,8 +83,7 @@ def test_elementwise_transforms_change_measure_correctly(case):
     bijector, _, _ = case
     if bijector.params.shape.rank > 1:  # one scalar map: the first of the batch
         params = tf.reshape(bijector.params, [-1, bijector.params.shape[-1]])[0]
-        bijector = type(bijector)(params, hidden_units=bijector.hidden_units,
-                                  num_layers=bijector.num_layers)
+        bijector = type(bijector)(params, units=bijector.units, layers=bijector.layers)
     rtol = 1e-3 if bijector.dtype == tf.float32 else 1e-6
     assert_scalar_congruency(bijector, -3.0, 3.0, rtol=rtol)
 

@@ -5,10 +5,10 @@ import tensorflow as tf
 from tfp_tnaf import DeepSigmoidal, RootSolver, root_diagnostics
 
 
-def cubic(x, params):
-    """f(x) = a x^3 + b x, increasing for a, b > 0."""
+def cubic(y, params):
+    """f(y) = a y^3 + b y, increasing for a, b > 0."""
     a, b = params
-    return a * x**3 + b * x, tf.math.log(3 * a * x**2 + b)
+    return a * y**3 + b * y, tf.math.log(3 * a * y**2 + b)
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
@@ -16,7 +16,7 @@ def test_solves_far_outside_unit_bracket(dtype):
     target = tf.constant([-1e12, -1e6, -3.0, 0.0, 1e-3, 7.0, 1e6, 1e12], dtype)
     params = (tf.constant(0.5, dtype), tf.constant(2.0, dtype))
     result = RootSolver()(cubic, target, params)
-    value, _ = cubic(result.x, params)
+    value, _ = cubic(result.y, params)
     np.testing.assert_allclose(value.numpy(), target.numpy(), rtol=1e-5)
     assert bool(tf.reduce_all(result.converged))
     diagnostics = root_diagnostics(result)
@@ -46,26 +46,26 @@ def test_bracket_expands_to_targets_far_outside_the_data(dtype):
     rng = np.random.default_rng(4)
     size = 6
     params = rng.normal(size=(size, DeepSigmoidal.num_params(4, 2)))
-    transform = DeepSigmoidal(tf.constant(params, dtype), hidden_units=4, num_layers=2)
+    transform = DeepSigmoidal(tf.constant(params, dtype), units=4, layers=2)
     target = tf.constant([-1e5, -3e3, -40.0, 0.5, 2e3, 1e5], dtype)
     result = transform.solve_forward(target)
-    x = result.x.numpy()
-    np.testing.assert_allclose(transform.inverse(tf.constant(x)).numpy(), target.numpy(),
+    y = result.y.numpy()
+    np.testing.assert_allclose(transform.inverse(tf.constant(y)).numpy(), target.numpy(),
                                rtol=1e-5 if dtype == tf.float32 else 1e-11)
     diagnostics = root_diagnostics(result)
     assert int(diagnostics["num_not_converged"]) == 0
-    assert np.max(np.abs(x)) > 1e3
-    assert int(diagnostics["num_bracket_steps"]) == int(np.ceil(np.log2(np.max(np.abs(x)))))
+    assert np.max(np.abs(y)) > 1e3
+    assert int(diagnostics["num_bracket_steps"]) == int(np.ceil(np.log2(np.max(np.abs(y)))))
     # With two doublings fewer the farthest roots are left unbracketed and
     # reported, while the near ones still converge.
     short = RootSolver(max_bracket_steps=int(diagnostics["num_bracket_steps"]) - 2)
-    clipped = DeepSigmoidal(tf.constant(params, dtype), hidden_units=4, num_layers=2,
+    clipped = DeepSigmoidal(tf.constant(params, dtype), units=4, layers=2,
                             root_solver=short).solve_forward(target)
-    far = np.abs(x) > 2.0 ** int(clipped.num_bracket_steps)
+    far = np.abs(y) > 2.0 ** int(clipped.num_bracket_steps)
     assert far.any() and not far.all()
     assert not clipped.converged.numpy()[far].any()
     assert clipped.converged.numpy()[~far].all()
-    np.testing.assert_allclose(clipped.x.numpy()[~far], x[~far], rtol=1e-5)
+    np.testing.assert_allclose(clipped.y.numpy()[~far], y[~far], rtol=1e-5)
 
 
 def test_iteration_budget_too_small_is_reported():
@@ -81,35 +81,35 @@ def test_implicit_gradients_match_finite_differences():
     solver = RootSolver()
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(target)
-        x = solver(cubic, target, (a, b)).x
-        total = tf.reduce_sum(x)
+        y = solver(cubic, target, (a, b)).y
+        total = tf.reduce_sum(y)
     grads = tape.gradient(total, [a, b, target])
     eps = 1e-6
 
     def total_at(a_, b_, t_):
-        return float(tf.reduce_sum(solver(cubic, t_, (a_, b_)).x))
+        return float(tf.reduce_sum(solver(cubic, t_, (a_, b_)).y))
 
     fd_a = (total_at(a + eps, b, target) - total_at(a - eps, b, target)) / (2 * eps)
     fd_b = (total_at(a, b + eps, target) - total_at(a, b - eps, target)) / (2 * eps)
     np.testing.assert_allclose(grads[0].numpy(), fd_a, rtol=1e-6)
     np.testing.assert_allclose(grads[1].numpy(), fd_b, rtol=1e-6)
-    _, log_df = cubic(x, (a, b))
+    _, log_df = cubic(y, (a, b))
     np.testing.assert_allclose(grads[2].numpy(), np.exp(-log_df.numpy()), rtol=1e-10)
 
 
 def test_non_finite_targets_map_to_limits():
     result = RootSolver()(cubic, tf.constant([np.nan, np.inf, -np.inf, 2.0]),
                           (tf.constant(1.0), tf.constant(1.0)))
-    x = result.x.numpy()
-    assert np.isnan(x[0]) and x[1] == np.inf and x[2] == -np.inf and np.isfinite(x[3])
+    y = result.y.numpy()
+    assert np.isnan(y[0]) and y[1] == np.inf and y[2] == -np.inf and np.isfinite(y[3])
 
 
 def test_runs_under_xla():
-    solve = tf.function(lambda t: RootSolver()(cubic, t, (tf.constant(1.0), tf.constant(1.0))).x,
+    solve = tf.function(lambda t: RootSolver()(cubic, t, (tf.constant(1.0), tf.constant(1.0))).y,
                         jit_compile=True)
     target = tf.constant([-5.0, 0.5, 300.0])
     np.testing.assert_allclose(solve(target).numpy(),
-                               RootSolver()(cubic, target, (1.0, 1.0)).x.numpy(), rtol=1e-6)
+                               RootSolver()(cubic, target, (1.0, 1.0)).y.numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [dict(max_iterations=0), dict(max_bracket_steps=-1),

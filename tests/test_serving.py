@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from flows import SMALL_MAKE_FLOW
+import tf_keras
 
+from tests.support.flows import SMALL_MAKE_FLOW
 from tfp_tnaf import data
 from tfp_tnaf.models import make_distribution, make_flow
 from tfp_tnaf.serving import ExportedFlow, export_saved_model
-from tfp_tnaf.training import fit_maximum_likelihood
+from tfp_tnaf.training import fit_steps
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -34,13 +35,13 @@ for case in json.loads(sys.argv[1]):
     context = [tf.constant(ref["context"])] if case["conditional"] else []
     one_context = [tf.constant(ref["context"][0])] if case["conditional"] else []
     # The reference is eager: graph rewrites may round differently (1 ulp).
-    np.testing.assert_allclose(flow.log_prob(tf.constant(ref["x"]), *context), ref["log_prob"],
+    np.testing.assert_allclose(flow.log_prob(tf.constant(ref["y"]), *context), ref["log_prob"],
                                rtol=1e-6)
     np.testing.assert_allclose(
         flow.sample(tf.constant(7), tf.constant([3, 4]), *one_context), ref["samples"],
         rtol=1e-5, atol=1e-6)
     kwargs = {"conditional_input": context[0]} if context else {}
-    signed = flow.signatures["log_prob"](x=tf.constant(ref["x"]), **kwargs)["log_prob"]
+    signed = flow.signatures["log_prob"](y=tf.constant(ref["y"]), **kwargs)["log_prob"]
     np.testing.assert_allclose(signed, ref["log_prob"], rtol=1e-6)
     one = {"conditional_input": one_context[0]} if context else {}
     drawn = flow.signatures["sample"](num_samples=tf.constant(7), seed=tf.constant([3, 4]),
@@ -71,8 +72,8 @@ def _fitted(case, train):
             2, event_shape=[2], hidden_units=[8])), tfb.Permute([1, 0]), flow])
     distribution = make_distribution(flow, 2)
     if not case.get("conditional"):  # the conditional case keeps its initial weights
-        losses = fit_maximum_likelihood(distribution, train, num_steps=30, batch_size=64,
-                                        learning_rate=3e-3)
+        losses, _ = fit_steps(distribution, train, num_steps=30, batch_size=64,
+                              optimizer=tf_keras.optimizers.Adam(3e-3))
         assert losses[-5:].mean() < losses[:5].mean()
     return distribution
 
@@ -80,8 +81,8 @@ def _fitted(case, train):
 def test_exported_flows_serve_identical_results_without_tfp(tmp_path):
     train = data.two_moons(num_train=2000, seed=0).train
     rng = np.random.default_rng(0)
-    x = np.concatenate([train[:6], [[8.0, -8.0]]]).astype(np.float32)
-    context = rng.normal(size=(len(x), 2)).astype(np.float32)
+    y = np.concatenate([train[:6], [[8.0, -8.0]]]).astype(np.float32)
+    context = rng.normal(size=(len(y), 2)).astype(np.float32)
     cases = []
     for key, case in CASES.items():
         distribution = _fitted(case, train)
@@ -89,18 +90,18 @@ def test_exported_flows_serve_identical_results_without_tfp(tmp_path):
         export_dir = str(tmp_path / key)
         if conditional:
             # make_flow names its layers; the context reaches them by name.
-            to_kwargs = lambda c: {"block_neural_autoregressive_0": {"conditional_input": c}}
+            to_kwargs = lambda c: {"bnaf_0": {"conditional_input": c}}
             export_saved_model(distribution, export_dir, conditional_event_size=2,
                                conditional_kwargs=to_kwargs)
-            log_prob = distribution.log_prob(x, bijector_kwargs=to_kwargs(context))
+            log_prob = distribution.log_prob(y, bijector_kwargs=to_kwargs(context))
             samples = distribution.sample(7, seed=tf.constant([3, 4]),
                                           bijector_kwargs=to_kwargs(context[0]))
         else:
             export_saved_model(distribution, export_dir)
-            log_prob = distribution.log_prob(x)
+            log_prob = distribution.log_prob(y)
             samples = distribution.sample(7, seed=tf.constant([3, 4]))
         assert np.all(np.isfinite(log_prob)) and np.all(np.isfinite(samples))
-        np.savez(export_dir + ".npz", x=x, context=context, log_prob=log_prob.numpy(),
+        np.savez(export_dir + ".npz", y=y, context=context, log_prob=log_prob.numpy(),
                  samples=samples.numpy())
         cases.append(dict(dir=export_dir, conditional=conditional))
     result = subprocess.run([sys.executable, "-c", SERVE, json.dumps(cases)],

@@ -10,14 +10,13 @@ float32). Sampling is stateless: the same `seed` gives the same samples.
 export_saved_model(distribution, "flow_savedmodel")
 # A conditional flow built by `make_flow` is a Chain: name its layers.
 export_saved_model(conditional, "cond_savedmodel", conditional_event_size=3,
-                   conditional_kwargs=lambda c: {"transformer_autoregressive_0":
-                                                 {"conditional_input": c}})
+                   conditional_kwargs=lambda c: {"tnaf_0": {"conditional_input": c}})
 
 # Elsewhere, with only TensorFlow:
 flow = tf.saved_model.load("flow_savedmodel")
 flow.log_prob(points)                           # [batch]
 flow.sample(1000, seed=[1, 2])                  # [1000, D]
-flow.signatures["log_prob"](x=points)           # {"log_prob": [batch]}
+flow.signatures["log_prob"](y=points)           # {"log_prob": [batch]}
 flow.signatures["sample"](num_samples=tf.constant(1000), seed=tf.constant([1, 2]))
 ```
 """
@@ -62,7 +61,7 @@ class ExportedFlow(tf.Module):
                              f"got event shape {event_shape}.")
         self.distribution = distribution
         dtype = distribution.dtype
-        points = tf.TensorSpec([None, event_shape[0]], dtype, name="x")
+        points = tf.TensorSpec([None, event_shape[0]], dtype, name="y")
         count = tf.TensorSpec([], tf.int32, name="num_samples")
         seed = tf.TensorSpec([2], tf.int32, name="seed")
         if conditional_event_size is None:
@@ -74,8 +73,8 @@ class ExportedFlow(tf.Module):
         to_kwargs = conditional_kwargs or single_bijector_kwargs
         context = tf.TensorSpec([None, conditional_event_size], dtype, name="conditional_input")
         self.log_prob = tf.function(
-            lambda x, conditional_input: distribution.log_prob(
-                x, bijector_kwargs=to_kwargs(conditional_input)),
+            lambda y, conditional_input: distribution.log_prob(
+                y, bijector_kwargs=to_kwargs(conditional_input)),
             input_signature=[points, context])
         self.sample = tf.function(
             lambda num_samples, seed, conditional_input: distribution.sample(

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfp_tnaf import checks
 from tfp_tnaf.nn.conditioner import Conditioner
 from tfp_tnaf.nn.hypernetwork import MonotoneHypernetwork
 from tfp_tnaf.nn.transformer import AutoregressiveTransformer
@@ -43,6 +44,7 @@ class TransformerConditioner(Conditioner):
                  name: str | None = None, **transformer_sizes: Any):
         super().__init__(event_size, input_order, transform.num_params, conditional_event_size,
                          dtype, name=name)
+        psi_units = checks.positive_int(psi_units, "psi_units")
         self.transformer = AutoregressiveTransformer(
             self.event_size, output_units=psi_units,
             conditional_event_size=self.conditional_event_size, dtype=self.dtype,

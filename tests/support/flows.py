@@ -1,8 +1,12 @@
 """Small instances of every autoregressive flow of the package, for the shared test battery."""
 
+import contextlib
+import random
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-from conftest import randomize_variables
+import tf_keras
 
 from tfp_tnaf import BlockNeuralAutoregressive, NeuralAutoregressive, TransformerAutoregressive
 
@@ -11,15 +15,13 @@ tfd = tfp.distributions
 SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
 SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
                   psi_units=8, transform_units=8, hypernetwork_units=8)
-
-SMALL_BNAF = dict(hidden_units=4, num_layers=2)
+SMALL_BNAF = dict(transform_units=4, transform_layers=2)
 
 # The same sizes as options of `tfp_tnaf.models.make_flow`, by its flow name.
 SMALL_MAKE_FLOW = {
     "tnaf": dict(SMALL_TNAF, num_flows=1),
     "naf": dict(SMALL_NAF, num_flows=2),
-    "bnaf": dict(num_flows=2, transform_units=SMALL_BNAF["hidden_units"],
-                 num_layers=SMALL_BNAF["num_layers"]),
+    "bnaf": dict(SMALL_BNAF, num_flows=2),
 }
 
 # name -> (class, small keyword arguments, scale of the weight perturbation)
@@ -29,6 +31,19 @@ FLOWS = {
     "tnaf": (TransformerAutoregressive, SMALL_TNAF, 0.3),
     "bnaf": (BlockNeuralAutoregressive, SMALL_BNAF, 0.3),
 }
+
+
+def randomize_variables(module: tf.Module, scale: float = 0.5, seed: int = 0) -> None:
+    """Adds Gaussian noise to every trainable variable (away from the initialisation).
+
+    Variable constraints are applied afterwards, as an optimizer does: TFP's MADE
+    keeps its autoregressive masks through kernel constraints.
+    """
+    rng = np.random.default_rng(seed)
+    for v in module.trainable_variables:
+        v.assign_add(rng.normal(scale=scale, size=v.shape).astype(v.dtype.as_numpy_dtype))
+        if v.constraint is not None:
+            v.assign(v.constraint(v))
 
 
 def make_flow(name, event_size=4, dtype=tf.float32, scale=None, **kwargs):
@@ -41,3 +56,21 @@ def make_flow(name, event_size=4, dtype=tf.float32, scale=None, **kwargs):
 
 def normal_base(size, dtype=tf.float32):
     return tfd.Sample(tfd.Normal(tf.constant(0.0, dtype), 1.0), [size])
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Builds networks reproducibly inside a hypothesis strategy.
+
+    Keras' unseeded initialisers, TF's random ops and random input orders draw
+    from global state, which other tests and hypothesis itself move: seed it
+    all (`tf_keras.utils.set_random_seed`), then give Python's and NumPy's
+    generators their states back, which hypothesis expects unchanged.
+    """
+    python, numpy = random.getstate(), np.random.get_state()
+    tf_keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)

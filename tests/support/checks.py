@@ -1,6 +1,6 @@
 """Bijector checks in the spirit of TFP's `bijector_test_util`, which the TFP
 0.25 wheel does not ship: bijectivity with finite log-dets, the scalar change
-of measure, and the triangular structure (autodiff Jacobians: conftest)."""
+of measure, and the triangular structure (autodiff Jacobians: `jacobians`)."""
 
 import numpy as np
 import tensorflow as tf

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: small flows, autodiff Jacobians, bijector checks."""
