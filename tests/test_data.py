@@ -200,7 +200,7 @@ def test_bsds300(tmp_path, monkeypatch):
         assert np.all(np.abs(s) < 1.0)
         # The dropped pixel is minus the sum of the others (each full patch has mean zero).
         assert np.all(np.abs(s.sum(axis=1)) < 1.0)
-        assert 0.05 < s.std() < 0.15  # DESIGN.md: about 0.089
+        assert 0.05 < s.std() < 0.15  # PIL greyscale patches: about 0.089
         assert len(_rows(s)) == len(s)
     # Dequantised: pixels of a patch are not a whole multiple of 1/256 apart.
     steps = (splits.train[:, 0] - splits.train[:, 1]) * 256
