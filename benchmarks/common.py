@@ -11,7 +11,8 @@ import tensorflow_probability as tfp
 
 from tfp_tnaf.models import count_parameters, make_flow
 
-__all__ = ["count_parameters", "markdown_table", "maf", "time_call", "train_step_fn"]
+__all__ = ["count_parameters", "flops", "forward_flops_per_point", "markdown_table", "maf",
+           "matmul_gflops", "time_call", "train_step_fn"]
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -49,6 +50,31 @@ def train_step_fn(distribution: tfd.Distribution, batch: tf.Tensor,
         return loss
 
     return tf.function(step, jit_compile=jit_compile) if compiled else step
+
+
+def flops(fn: Callable, *input_specs: tf.TensorSpec) -> float:
+    """Floating-point operations of one call of `fn`, from the traced graph's cost model
+    (TensorFlow's profiler: matmuls counted as 2 m n k, elementwise ops as one per value)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    graph = tf.function(fn).get_concrete_function(*input_specs).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def forward_flops_per_point(distribution: tfd.Distribution, event_size: int,
+                            batch_size: int = 64) -> float:
+    """FLOPs of `distribution.log_prob` per point (the training direction's forward pass)."""
+    spec = tf.TensorSpec([batch_size, event_size], distribution.dtype)
+    return flops(distribution.log_prob, spec) / batch_size
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate (GFLOP/s), `size`^3, measured now."""
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.linalg.matmul(a, a))
+    return 2 * size**3 / time_call(matmul, repeats=repeats) / 1e9
 
 
 def maf(event_size: int, num_layers: int = 5, hidden_units: tuple[int, ...] = (512, 512),

@@ -16,7 +16,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from benchmarks.common import count_parameters, maf, markdown_table, time_call, train_step_fn
+from benchmarks.common import (
+    count_parameters,
+    maf,
+    markdown_table,
+    matmul_gflops,
+    time_call,
+    train_step_fn,
+)
+from benchmarks.common import flops as count_flops
 from tfp_tnaf import NeuralAutoregressive, TransformerAutoregressive
 from tfp_tnaf.data import miniboone
 from tfp_tnaf.models import FLOWS as REGISTRY
@@ -53,13 +61,15 @@ def section_params(args) -> None:
     rows = []
     for d in (6, 8, 21, 43, 63):
         tnaf = count_parameters(TransformerAutoregressive(d))
-        naf_default = count_parameters(NeuralAutoregressive(d))
+        paper = count_parameters(TransformerAutoregressive.paper(d))
+        naf_default = count_parameters(make_flow("naf", d))
         naf_large = count_parameters(naf_paper_size(d))
-        rows.append([d, tnaf, naf_default, naf_large, count_parameters(bnaf(d)),
-                     naf_large / tnaf])
+        rows.append([d, tnaf, paper, naf_default, naf_large, count_parameters(bnaf(d)),
+                     naf_default / tnaf])
     print("\n### Parameters (variables' sizes; MADE and B-NAF count their masked zeros)\n")
-    print(markdown_table(["D", "T-NAF", "NAF (DSF 16, MADE 2x64)", "NAF (DSF 16, MADE 2x512)",
-                          "B-NAF (2 flows, 16/dim)", "NAF 2x512 / T-NAF"], rows))
+    print(markdown_table(["D", "T-NAF (default)", "T-NAF (paper)", "NAF (make_flow default)",
+                          "NAF (DSF 16, MADE 2x512)", "B-NAF (2 flows, 16/dim)",
+                          "NAF default / T-NAF default"], rows))
 
 
 def section_sampling(args) -> None:
@@ -100,21 +110,9 @@ def section_flows(args) -> None:
                           "log_prob (ms)", f"{n} samples (s)", "sampling / MAF"], rows[::-1]))
 
 
-def _flops(fn, *inputs) -> float:
-    """Floating-point operations of one call, from the traced graph's cost model."""
-    from tensorflow.python.profiler import model_analyzer, option_builder
-
-    graph = tf.function(fn).get_concrete_function(*inputs).graph
-    options = option_builder.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return float(model_analyzer.profile(graph, options=options).total_float_ops)
-
-
-def section_speed(args) -> None:
-    d, batch_size = 43, 512
-    flow = TransformerAutoregressive(d)
-    dist = tfd.TransformedDistribution(normal_base(d), flow)
-    batch = tf.random.normal([batch_size, d])
+def _speed_rows(name: str, flow: tf.Module, batch: tf.Tensor, peak: float) -> list[list]:
+    """Eager, tf.function and XLA train steps of `flow`, against the matmul rate."""
+    dist = tfd.TransformedDistribution(normal_base(batch.shape[-1]), flow)
     variables = flow.trainable_variables
 
     def loss_and_grads(y):
@@ -122,20 +120,28 @@ def section_speed(args) -> None:
             loss = -tf.reduce_mean(dist.log_prob(y))
         return tape.gradient(loss, variables)
 
-    flops = _flops(loss_and_grads, batch)
-    size = 4096
-    a = tf.random.normal([size, size])
-    matmul = tf.function(lambda: tf.linalg.matmul(a, a))
-    peak = 2 * size**3 / time_call(matmul, repeats=3) / 1e9
+    flops = count_flops(loss_and_grads, tf.TensorSpec(batch.shape, batch.dtype))
     rows = []
-    for name, kwargs in (("eager", dict(compiled=False)), ("tf.function", {}),
+    for mode, kwargs in (("eager", dict(compiled=False)), ("tf.function", {}),
                          ("XLA", dict(jit_compile=True))):
         step = time_call(train_step_fn(dist, batch, **kwargs), repeats=3 if kwargs else 2)
-        rows.append([name, step * 1e3, flops / step / 1e9, flops / step / 1e9 / peak])
-    print(f"\n### T-NAF train step, D={d}, batch {batch_size} "
-          f"({flops / 1e9:.2f} GFLOP per forward+backward; float32 matmul {size}^3: "
-          f"{peak:.1f} GFLOP/s)\n")
-    print(markdown_table(["mode", "step (ms)", "GFLOP/s", "fraction of matmul"], rows))
+        rows.append([name, f"{flops / 1e9:.3f}", mode, step * 1e3, flops / step / 1e9,
+                     flops / step / 1e9 / peak])
+    return rows
+
+
+def section_speed(args) -> None:
+    d, batch_size, size = 43, 512, 4096
+    batch = tf.random.normal([batch_size, d])
+    peak = matmul_gflops(size, repeats=3)
+    rows = []
+    for name, build in (("T-NAF default", TransformerAutoregressive),
+                        ("T-NAF paper", TransformerAutoregressive.paper)):
+        rows += _speed_rows(name, build(d), batch, peak)
+    print(f"\n### T-NAF train step, D={d}, batch {batch_size} (float32 matmul {size}^3: "
+          f"{peak:.1f} GFLOP/s, measured in this run)\n")
+    print(markdown_table(["flow", "GFLOP per forward+backward", "mode", "step (ms)",
+                          "GFLOP/s", "fraction of matmul"], rows))
 
 
 def section_quality(args) -> None:

@@ -44,6 +44,9 @@ def test_fit_writes_checkpoint_metrics_and_plots(fitted):
     assert np.isfinite(metrics["test_log_likelihood"]) and metrics["samples_finite"]
     assert len(metrics["history"]["val_loss"]) == 2
     assert f"{metrics['test_log_likelihood']:.4f}" in output
+    # 10,000 Two Moons training points in batches of 200, for 2 epochs; no time budget.
+    assert metrics["steps"] == 100 and metrics["max_time"] is None
+    assert not metrics["stopped_by_time"] and 1 <= metrics["best_step"] <= 100
 
 
 def test_evaluate_reproduces_the_fitted_test_log_likelihood(fitted):
@@ -82,11 +85,34 @@ def run_in_process(capsys, *args):
     return exit_info.value.code, captured.out + captured.err
 
 
+def test_max_time_stops_the_fit_and_is_recorded(tmp_path, capsys):
+    out = tmp_path / "run"
+    at = TINY.index("--epochs")
+    without_epochs = TINY[:at] + TINY[at + 2:]
+    cli.main(["fit", "--flow", "naf", "--hidden-units", "8", *without_epochs, "--max-time", "1.5",
+              "--out", str(out)])  # in-process: no interpreter start-up
+    assert "time budget spent" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    # Without --epochs the clock alone bounds the run.
+    assert config["max_time"] == metrics["max_time"] == 1.5 and metrics["stopped_by_time"]
+    assert config["epochs"] == cli.UNBOUNDED_EPOCHS
+    epochs = len(metrics["history"]["val_loss"])  # the partial last epoch is validated
+    assert 0 < metrics["steps"] < cli.UNBOUNDED_EPOCHS * 50 and epochs == -(-metrics["steps"] // 50)
+    assert np.isfinite(metrics["test_log_likelihood"])
+
+
 def test_errors_are_explained(tmp_path, capsys):
     code, output = run_in_process(capsys, "fit", "--data", "mnist")
     assert code == 2 and "moons, siggraph, miniboone, bsds300, digits" in output
     code, output = run_in_process(capsys, "fit", "--flow", "glow")
     assert code == 2 and "invalid choice: 'glow'" in output and "tnaf" in output
+    for seconds in ("-1", "abc", "0", "inf"):
+        code, output = run_in_process(capsys, "fit", "--max-time", seconds)
+        assert code == 2 and f"argument --max-time: expected a positive number of seconds; " \
+                             f"got '{seconds}'" in output
+    code, output = run_in_process(capsys, "fit", "--strategy", "multiworker", "--max-time", "5")
+    assert code == 2 and "not supported with the multiworker strategy" in output
     np.save(tmp_path / "flat.npy", np.zeros(30))
     code, output = run_in_process(capsys, "fit", "--data", str(tmp_path / "flat.npy"))
     assert code == 2 and "[num_points, num_dims]" in output

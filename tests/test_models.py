@@ -50,7 +50,7 @@ def test_conditional_stacks_take_the_context_by_layer_name():
 
 
 def test_make_flow_errors_name_the_choices():
-    with pytest.raises(ValueError, match="tnaf, naf, bnaf, maf, realnvp"):
+    with pytest.raises(ValueError, match="tnaf, tnaf-paper, naf, bnaf, maf, realnvp"):
         make_flow("glow", 2)
     with pytest.raises(ValueError, match="takes no `hidden_units`; its options are "
                                          "transform_units, transform_layers"):
@@ -67,9 +67,10 @@ def test_every_flow_has_a_recipe_and_builds_from_its_options():
         optimizer = entry.recipe.optimizer()
         assert isinstance(optimizer, tf_keras.optimizers.Adam)
         assert float(optimizer.learning_rate) == pytest.approx(entry.recipe.learning_rate)
-        assert optimizer.clipnorm == entry.recipe.clipnorm
-    overridden = Recipe(learning_rate=1e-2, clipnorm=0.1).optimizer(learning_rate=5e-4)
-    assert float(overridden.learning_rate) == pytest.approx(5e-4) and overridden.clipnorm == 0.1
+        assert optimizer.global_clipnorm == entry.recipe.global_clipnorm
+    overridden = Recipe(learning_rate=1e-2, global_clipnorm=0.1).optimizer(learning_rate=5e-4)
+    assert float(overridden.learning_rate) == pytest.approx(5e-4)
+    assert overridden.global_clipnorm == 0.1 and overridden.clipnorm is None
 
 
 @pytest.mark.parametrize("name", ["maf", "realnvp"])

@@ -11,6 +11,7 @@ from tfp_tnaf import checks
 from tfp_tnaf.nn import (
     BlockAutoregressiveNetwork,
     BlockConditioner,
+    LowRankHypernetwork,
     MadeConditioner,
     MonotoneHypernetwork,
     TransformerConditioner,
@@ -31,11 +32,15 @@ def made(conditional_event_size=None):
                            conditional_event_size=conditional_event_size)
 
 
-def transformer(conditional_event_size=None):
+def transformer(conditional_event_size=None, hypernetwork="mlp"):
     return TransformerConditioner(
-        D, ORDER, MonotoneNetworkTransform(4), psi_units=8, hypernetwork_units=8,
-        conditional_event_size=conditional_event_size, num_layers=2, num_heads=2,
-        embedding_units=8, mlp_units=16, head_units=16)
+        D, ORDER, MonotoneNetworkTransform(4), psi_units=8, hypernetwork=hypernetwork,
+        hypernetwork_units=8, conditional_event_size=conditional_event_size, num_layers=2,
+        num_heads=2, embedding_units=8, mlp_units=16, head_units=16)
+
+
+def low_rank_transformer(conditional_event_size=None):
+    return transformer(conditional_event_size, hypernetwork="low-rank")
 
 
 def block(conditional_event_size=None):
@@ -45,7 +50,8 @@ def block(conditional_event_size=None):
                             conditional_event_size)
 
 
-CONDITIONERS = {"made": made, "transformer": transformer, "block": block}
+CONDITIONERS = {"made": made, "transformer": transformer,
+                "transformer-low-rank": low_rank_transformer, "block": block}
 
 
 def built(name, conditional_event_size=None):
@@ -136,7 +142,7 @@ def test_the_monotone_network_starts_every_dimension_from_the_same_map():
 def test_block_network_weights_are_block_triangular_and_normalised():
     network = BlockAutoregressiveNetwork(4, transform_units=3, transform_layers=2)
     randomize_variables(network, scale=0.5)
-    for (below, diagonal, log_diagonal, _), kernel, log_scale, n, m in zip(
+    for (below, diagonal, log_diagonal, _), _kernel, log_scale, n, m in zip(
             network.layer_weights(), network.kernels, network.log_scales, network.widths[:-1],
             network.widths[1:], strict=True):
         blocks = below.numpy().reshape(4, m, 4, n)
@@ -168,3 +174,29 @@ def test_conditioner_arguments_are_checked():
         MadeConditioner(3, checks.input_order(3), 0)
     with pytest.raises(ValueError, match="`hypernetwork_units`"):
         MonotoneHypernetwork(DeepSigmoidalTransform(2).layout, units=0)
+
+
+def test_the_low_rank_hypernetwork_starts_each_position_at_the_layout_and_learns_from_psi():
+    layout = (ParamGroup("v", 3, tf_keras.initializers.Constant([1.0, 2.0, 3.0])),
+              ParamGroup("s", 1, tf_keras.initializers.Constant(-7.0)))
+    hypernetwork = LowRankHypernetwork(layout, event_size=4, psi_units=2)
+    np.testing.assert_array_equal(hypernetwork(tf.zeros([5, 4, 2])).numpy(),
+                                  np.broadcast_to([1.0, 2.0, 3.0, -7.0], (5, 4, 4)))
+    # Each position owns its base; psi modulates it linearly, with gradients
+    # reaching psi from the start (a zero `U` would leave a zero head stuck).
+    randomize_variables(hypernetwork, scale=0.5)
+    psi = tf.constant(np.random.default_rng(6).normal(size=(5, 4, 2)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(psi)
+        out = hypernetwork(psi)
+    assert np.all(tape.gradient(out, psi).numpy() != 0)
+    base, modulation = hypernetwork.base.numpy(), hypernetwork.modulation.numpy()
+    np.testing.assert_allclose(out.numpy(), base + psi.numpy() @ modulation, rtol=1e-6)
+    for position in range(4):  # the decoder's single-position call
+        np.testing.assert_allclose(hypernetwork(psi[:, position], position).numpy(),
+                                   out.numpy()[:, position], rtol=1e-6)
+
+
+def test_the_hypernetwork_kind_is_checked():
+    with pytest.raises(ValueError, match="`hypernetwork`"):
+        transformer(hypernetwork="cubic")

@@ -1,4 +1,6 @@
-"""Keras training (`FlowModel`, `BestWeights`), checkpoints and the flow builders."""
+"""Keras training (`FlowModel`, `BestWeights`, `TimeBudget`), checkpoints and the flow builders."""
+
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +16,14 @@ from tfp_tnaf import (
 )
 from tfp_tnaf.data import two_moons
 from tfp_tnaf.models import make_distribution, make_flow
-from tfp_tnaf.training import BestWeights, FlowModel, fit_steps, load_weights, save_weights
+from tfp_tnaf.training import (
+    BestWeights,
+    FlowModel,
+    TimeBudget,
+    fit_steps,
+    load_weights,
+    save_weights,
+)
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -87,6 +96,80 @@ def test_non_finite_loss_stops_and_keeps_the_best_weights(moons, capsys):
     for restored, saved in zip(model.get_weights(), snapshots[0], strict=True):
         np.testing.assert_array_equal(restored, saved)
     assert np.all(np.isfinite(model.predict(moons.test, verbose=0)))
+
+
+def tiny_naf_model(learning_rate):
+    model = FlowModel(make_distribution(
+        make_flow("naf", 2, num_flows=1, hidden_units=(8,), transform_units=4), 2))
+    model.compile(tf_keras.optimizers.Adam(learning_rate))
+    return model
+
+
+def validation_nll(model, points):
+    return -float(model.predict(points, batch_size=len(points), verbose=0).mean())
+
+
+def test_time_budget_stops_before_the_epochs_and_keeps_the_best_epoch(moons):
+    model = tiny_naf_model(0.02)  # a large step: the validation loss bounces
+    best, budget = BestWeights(), TimeBudget(1.5)
+    epochs, steps_per_epoch = 10_000, 20
+    history = model.fit(moons.train, validation_data=(moons.validation,), epochs=epochs,
+                        batch_size=len(moons.train) // steps_per_epoch,
+                        callbacks=[best, budget], verbose=0)
+    assert budget.exhausted and budget.seconds >= 1.5
+    assert 0 < budget.steps == best.steps < epochs * steps_per_epoch
+    # Every epoch begun is validated, the last (usually partial) one too.
+    val = history.history["val_loss"]
+    assert len(val) == len(history.epoch) == -(-budget.steps // steps_per_epoch) < epochs
+    assert best.best_epoch == int(np.argmin(val)) and budget.trace == []
+    np.testing.assert_allclose(validation_nll(model, moons.validation), min(val), rtol=1e-5)
+
+
+def test_time_budget_trace_competes_for_the_best_weights_mid_epoch(moons):
+    model = tiny_naf_model(0.02)
+    best = BestWeights()
+    budget = TimeBudget(1.5, validation_data=(moons.validation,), record_every=0.25, best=best,
+                        batch_size=400)
+    steps_per_epoch = 1_000_000  # one epoch that the budget cuts short
+    train = tf.data.Dataset.from_tensor_slices(moons.train).repeat().shuffle(2000).batch(100)
+    history = model.fit(train, steps_per_epoch=steps_per_epoch, epochs=3,
+                        validation_data=(moons.validation,), validation_batch_size=400,
+                        callbacks=[best, budget], verbose=0)
+    assert budget.exhausted and history.epoch == [0] and 0 < budget.steps < steps_per_epoch
+    trace = budget.trace
+    assert len(trace) >= 1 and all(np.isfinite(t["validation_nll"]) for t in trace)
+    seconds, steps = ([0.0] + [t[key] for t in trace] for key in ("seconds", "steps"))
+    assert np.all(np.diff(seconds) >= 0.25) and np.all(np.diff(steps) > 0)  # 0.25 s apart
+    assert steps[-1] <= budget.steps
+    # The best of the trace and of Keras' validation of the stopped epoch is restored.
+    values = [t["validation_nll"] for t in trace] + history.history["val_loss"]
+    assert best.best_value == pytest.approx(min(values), rel=1e-6)
+    assert best.best_step in [t["steps"] for t in trace] + [budget.steps]
+    np.testing.assert_allclose(validation_nll(model, moons.validation), min(values), rtol=1e-5)
+
+
+def test_time_budget_does_not_count_validation(moons):
+    model = tiny_naf_model(1e-3)
+    budget = TimeBudget(1000.0)
+    slow_validation = tf_keras.callbacks.LambdaCallback(
+        on_test_batch_end=lambda batch, logs: time.sleep(0.5))
+    start = time.perf_counter()
+    history = model.fit(moons.train[:400], validation_data=(moons.validation,), epochs=3,
+                        batch_size=100, validation_batch_size=400,
+                        callbacks=[budget, slow_validation], verbose=0)
+    wall = time.perf_counter() - start
+    assert not budget.exhausted and len(history.epoch) == 3 and budget.steps == 12
+    assert 0 < budget.seconds <= wall - 3 * 0.5
+
+
+def test_time_budget_rejects_bad_arguments():
+    for seconds in (0, -1.0, float("nan"), float("inf"), "10", True):
+        with pytest.raises(ValueError, match="positive number"):
+            TimeBudget(seconds)
+    with pytest.raises(ValueError, match="needs `validation_data`"):
+        TimeBudget(10, record_every=1)
+    with pytest.raises(ValueError, match="must monitor `val_loss`"):
+        TimeBudget(10, validation_data=np.zeros((4, 2)), best=BestWeights("loss"))
 
 
 def test_conditional_fit_passes_the_context(moons):

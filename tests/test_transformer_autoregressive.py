@@ -49,14 +49,16 @@ def test_cached_decoder_matches_parallel_pass_exactly_per_position():
 
 def test_default_size_and_its_growth_with_dimension():
     sizes = {d: count(TransformerAutoregressive(d)) for d in (6, 43, 63)}
-    print("T-NAF default parameters:", sizes)
-    # About the official code's 282k at D=43; only the position embedding (16 per
-    # dimension) grows with D.
-    assert 270_000 < sizes[43] < 295_000
-    assert sizes[63] - sizes[43] == 20 * 16
-    assert sizes[43] - sizes[6] == 37 * 16
-    naf = count(NeuralAutoregressive(43, hidden_units=[512, 512]))
-    assert naf > 4 * sizes[43]
+    paper = {d: count(TransformerAutoregressive.paper(d)) for d in (6, 43, 63)}
+    print("T-NAF default parameters:", sizes, "paper:", paper)
+    # Only the position embedding (16 per dimension) grows with D in the paper's
+    # configuration (282k at D=43, as the official code); the default adds a
+    # base of the transform's 4 * 32 + 2 pseudo-parameters per dimension.
+    assert 270_000 < paper[43] < 295_000
+    assert paper[63] - paper[43] == 20 * 16
+    assert sizes[63] - sizes[43] == 20 * (16 + 130)
+    assert sizes[43] - sizes[6] == 37 * (16 + 130)
+    assert 10 * sizes[43] < paper[43]
 
 
 def test_conditional_density_follows_the_class():
@@ -94,3 +96,41 @@ def test_conditional_density_follows_the_class():
         samples = dist.sample(500, seed=4, bijector_kwargs={
             "conditional_input": tf.constant(np.eye(2, dtype=np.float32)[label])}).numpy()
         np.testing.assert_allclose(samples.mean(axis=0), centres[label], atol=0.25)
+
+
+def test_the_paper_preset_is_the_official_configuration():
+    from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
+
+    flow = TransformerAutoregressive.paper(43)
+    # 282k parameters whatever D, as the official code.
+    assert 281_000 < count(flow) < 283_000
+    assert flow.parameters["hypernetwork"] == "mlp" and flow.parameters["transform_units"] == 128
+    assert all(flow.parameters[k] == v for k, v in PAPER.items())
+    assert TransformerAutoregressive.paper(5, num_layers=1).parameters["num_layers"] == 1
+
+
+def test_the_default_has_at_most_nafs_parameters_at_high_dimension():
+    from tfp_tnaf.models import count_parameters
+    from tfp_tnaf.models import make_flow as make_registry_flow
+
+    for d in (43, 63):
+        tnaf = count_parameters(make_registry_flow("tnaf", d))
+        assert tnaf <= count_parameters(make_registry_flow("naf", d)), d
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_dropout_is_on_in_keras_training_and_off_in_evaluation(dropout):
+    from tfp_tnaf.training import FlowModel
+
+    tf_keras.utils.set_random_seed(3)
+    flow = make_flow("tnaf", 3, dropout=dropout)
+    model = FlowModel(tfd.TransformedDistribution(normal_base(3), flow))
+    model.compile(tf_keras.optimizers.SGD(0.0))  # a step that leaves the weights as they are
+    y = np.random.default_rng(4).normal(size=(64, 3)).astype(np.float32)
+    trained = [model.train_on_batch(y, return_dict=True)["loss"] for _ in range(2)]
+    evaluated = [model.evaluate(y, batch_size=64, verbose=0) for _ in range(2)]
+    assert evaluated[0] == evaluated[1]  # evaluation is deterministic
+    if dropout:
+        assert trained[0] != trained[1] and trained[0] != evaluated[0]
+    else:
+        np.testing.assert_allclose(trained, evaluated, rtol=1e-6)

@@ -15,13 +15,14 @@ from tfp_tnaf.nn import (
     AutoregressiveTransformer,
     BlockAutoregressiveNetwork,
     Conditioner,
+    LowRankHypernetwork,
     MadeConditioner,
     MonotoneHypernetwork,
     TransformerConditioner,
 )
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
 from tfp_tnaf.serving import ExportedFlow, export_saved_model
-from tfp_tnaf.training import BestWeights, FlowModel, load_weights, save_weights
+from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, load_weights, save_weights
 from tfp_tnaf.transforms import (
     BlockPathTransform,
     DeepDenseSigmoidalTransform,
@@ -47,6 +48,7 @@ __all__ = [
     "DeepSigmoidalTransform",
     "ExportedFlow",
     "FlowModel",
+    "LowRankHypernetwork",
     "MadeConditioner",
     "MonotoneAutoregressive",
     "MonotoneElementwise",
@@ -57,6 +59,7 @@ __all__ = [
     "ParamGroup",
     "RootResult",
     "RootSolver",
+    "TimeBudget",
     "TransformerAutoregressive",
     "TransformerConditioner",
     "export_saved_model",

@@ -2,6 +2,7 @@
 
     tfp-tnaf                                   # = tfp-tnaf fit: T-NAF on Two Moons
     tfp-tnaf fit --data miniboone --flow naf --epochs 50 --out runs/miniboone-naf
+    tfp-tnaf fit --data miniboone --flow tnaf --max-time 600   # 10 minutes of training
     tfp-tnaf evaluate --run runs/miniboone-naf
     tfp-tnaf sample --run runs/miniboone-naf -n 1000 --output samples.npy
 
@@ -15,6 +16,10 @@ import sys
 
 __all__ = ["main"]
 
+DEFAULT_EPOCHS = 20
+UNBOUNDED_EPOCHS = 1_000_000  # --max-time without --epochs: the clock alone stops the run
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v]
@@ -23,12 +28,36 @@ def _int_list(text: str) -> list[int]:
             f"expected integers separated by commas; got {text!r}") from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfp-tnaf", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    _add_fit(sub)
+    evaluate = sub.add_parser("evaluate", help="test log-likelihood of a fitted run")
+    evaluate.add_argument("--run", required=True, help="a run folder written by `fit`")
+    evaluate.add_argument("--data-dir")
+    sample = sub.add_parser("sample", help="draw samples from a fitted run")
+    sample.add_argument("--run", required=True)
+    sample.add_argument("-n", "--num-samples", type=int, default=1000)
+    sample.add_argument("--output", required=True, help="a .npy file")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _add_fit(sub) -> None:
+    """The `fit` command and its arguments."""
     from tfp_tnaf.data import DATASETS
     from tfp_tnaf.models import FLOW_NAMES
 
-    parser = argparse.ArgumentParser(prog="tfp-tnaf", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
                      help=f"one of {', '.join(DATASETS)}, or a file.npy of shape [n, D]")
@@ -41,11 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--transform-units", type=int,
                      help="hidden width of each dimension's monotone transform (tnaf, naf, "
                           "bnaf)")
-    fit.add_argument("--epochs", type=int, default=20)
+    fit.add_argument("--epochs", type=int,
+                     help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
+    fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
+                     help="training-time budget: stop after the batch that reaches it "
+                          "(validation not counted); keeps the best-validation weights")
     fit.add_argument("--batch-size", type=int, default=200)
     fit.add_argument("--lr", type=float, help="Adam learning rate (default: the flow's)")
-    fit.add_argument("--clipnorm", type=float, help="gradient-norm clipping (default: the "
-                                                    "flow's)")
+    fit.add_argument("--global-clipnorm", type=float,
+                     help="clip the global gradient norm (default: the flow's)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--samples", type=int, default=2000, help="samples drawn for the plots")
     fit.add_argument("--out", help="run folder (default runs/DATA-FLOW)")
@@ -58,15 +91,6 @@ def _parser() -> argparse.ArgumentParser:
                           "cluster in TF_CONFIG (--batch-size is then the global batch)")
     fit.add_argument("--peer-timeout", type=float, default=60.0,
                      help="multiworker: seconds to wait for the other workers")
-    evaluate = sub.add_parser("evaluate", help="test log-likelihood of a fitted run")
-    evaluate.add_argument("--run", required=True, help="a run folder written by `fit`")
-    evaluate.add_argument("--data-dir")
-    sample = sub.add_parser("sample", help="draw samples from a fitted run")
-    sample.add_argument("--run", required=True)
-    sample.add_argument("-n", "--num-samples", type=int, default=1000)
-    sample.add_argument("--output", required=True, help="a .npy file")
-    sample.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def _fit(args: argparse.Namespace) -> dict:
@@ -75,10 +99,12 @@ def _fit(args: argparse.Namespace) -> dict:
     options = {k: v for k, v in (("num_flows", args.num_flows),
                                  ("hidden_units", args.hidden_units),
                                  ("transform_units", args.transform_units)) if v is not None}
+    epochs = args.epochs if args.epochs is not None else (
+        DEFAULT_EPOCHS if args.max_time is None else UNBOUNDED_EPOCHS)
     return runs.fit(runs.FitConfig(
         data=args.data, data_dir=args.data_dir, flow=args.flow, options=options,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        clipnorm=args.clipnorm, seed=args.seed, samples=args.samples, out=args.out,
+        epochs=epochs, max_time=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
+        global_clipnorm=args.global_clipnorm, seed=args.seed, samples=args.samples, out=args.out,
         jit=args.jit, verbose=args.verbose, strategy=args.strategy,
         peer_timeout=args.peer_timeout))
 

@@ -5,6 +5,7 @@ The library behind the `tfp-tnaf` command line, usable from Python and notebooks
 ```python
 from tfp_tnaf import runs
 metrics = runs.fit(runs.FitConfig(data="moons", flow="tnaf", epochs=20, out="runs/moons"))
+runs.fit(runs.FitConfig(data="moons", epochs=10_000, max_time=300))  # 5 minutes of training
 runs.evaluate("runs/moons")        # the test log-likelihood again
 samples = runs.sample("runs/moons", 1000)
 ```
@@ -28,7 +29,14 @@ import tf_keras
 from tfp_tnaf import data, plotting
 from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
-from tfp_tnaf.training import BestWeights, FlowModel, load_weights, mean_log_prob, save_weights
+from tfp_tnaf.training import (
+    BestWeights,
+    FlowModel,
+    TimeBudget,
+    load_weights,
+    mean_log_prob,
+    save_weights,
+)
 
 __all__ = ["FitConfig", "RunError", "evaluate", "fit", "restore", "sample"]
 
@@ -48,7 +56,12 @@ class FitConfig:
       options: `make_flow` options (`num_flows`, `transform_units`, ...).
       epochs, batch_size: the training budget; `batch_size` is global under a
         strategy.
-      learning_rate, clipnorm: override the flow's recipe (`FLOWS[flow].recipe`).
+      max_time: a training-time budget in seconds (None: none): training stops
+        after the batch that reaches it, so `epochs` is then an upper bound.
+        Validation does not count; tracing and compiling do (see
+        `tfp_tnaf.training.TimeBudget`). The best-validation weights are kept,
+        the last, partial epoch's included. Not with the `multiworker` strategy.
+      learning_rate, global_clipnorm: override the flow's recipe (`FLOWS[flow].recipe`).
       seed: seeds the data split, the weights, the shuffling and the samples.
       samples: samples drawn for the plots.
       out: the run folder (default `runs/DATA-FLOW`).
@@ -64,7 +77,7 @@ class FitConfig:
     epochs: int = 20
     batch_size: int = 200
     learning_rate: float | None = None
-    clipnorm: float | None = None
+    global_clipnorm: float | None = None
     seed: int = 0
     samples: int = 2000
     out: str | None = None
@@ -72,6 +85,7 @@ class FitConfig:
     verbose: int = 1
     strategy: str = "default"
     peer_timeout: float = 60.0
+    max_time: float | None = None
 
     def out_dir(self) -> str:
         return self.out or os.path.join("runs", f"{os.path.basename(self.data)}-{self.flow}")
@@ -97,6 +111,20 @@ def _build(config: dict):
     return make_distribution(flow, config["event_size"])
 
 
+def _check_max_time(config: FitConfig) -> None:
+    max_time = config.max_time
+    if max_time is None:
+        return
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) \
+            or not 0 < max_time < np.inf:
+        raise RunError(f"max_time must be a positive number of seconds; got {max_time!r}")
+    if config.strategy == "multiworker":
+        # Each worker's clock would stop it after a different batch, and the
+        # others would wait for it in the next all-reduce.
+        raise RunError("max_time is not supported with the multiworker strategy "
+                       "(the workers would stop at different steps); bound it by epochs")
+
+
 def _start(config: FitConfig) -> tuple[tf.distribute.Strategy, str]:
     """The strategy (first: a multi-worker one must start before other TensorFlow
     work) and this worker's run folder (workers other than the chief write
@@ -120,7 +148,7 @@ def _model(config: FitConfig, saved: dict, strategy):
     with strategy.scope():
         distribution = _build(saved)
         model = FlowModel(distribution)
-        model.compile(recipe.optimizer(config.learning_rate, config.clipnorm),
+        model.compile(recipe.optimizer(config.learning_rate, config.global_clipnorm),
                       jit_compile=config.jit)
     return distribution, model
 
@@ -132,7 +160,8 @@ def _describe(config: FitConfig, strategy) -> dict:
     saved = dataclasses.asdict(config)
     saved.update(learning_rate=recipe.learning_rate if config.learning_rate is None
                  else config.learning_rate,
-                 clipnorm=recipe.clipnorm if config.clipnorm is None else config.clipnorm,
+                 global_clipnorm=recipe.global_clipnorm if config.global_clipnorm is None
+                 else config.global_clipnorm,
                  replicas=strategy.num_replicas_in_sync)
     return saved
 
@@ -146,6 +175,7 @@ def fit(config: FitConfig) -> dict:
     """
     if config.flow not in FLOWS:
         raise RunError(f"unknown flow {config.flow!r}: choose one of {', '.join(FLOWS)}")
+    _check_max_time(config)
     strategy, out = _start(config)
     tf_keras.utils.set_random_seed(config.seed)
     saved = _describe(config, strategy)
@@ -157,25 +187,39 @@ def fit(config: FitConfig) -> dict:
     echo(f"{config.flow} on {config.data}: D={saved['event_size']}, "
          f"{count_parameters(distribution)} parameters, {len(splits.train)} training points, "
          f"{strategy.num_replicas_in_sync} replica(s)")
-    best = BestWeights()
-    start = time.perf_counter()
-    history = model.fit(splits.train, validation_data=(splits.validation,),
-                        epochs=config.epochs, batch_size=config.batch_size, callbacks=[best],
-                        verbose=config.verbose)
-    train_seconds = time.perf_counter() - start
+    training = _train(model, splits, config)
     save_weights(distribution, os.path.join(out, "checkpoint", "weights"))
     metrics = _measure(distribution, splits, config, out)
-    metrics.update(train_seconds=train_seconds, stopped_non_finite=best.stopped_non_finite,
-                   best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
-                   history={k: [float(v) for v in vs] for k, vs in history.history.items()})
+    metrics.update(training)
     _write_json(os.path.join(out, "metrics.json"), metrics)
     echo(f"test log-likelihood: {metrics['test_log_likelihood']:.4f} +- "
          f"{metrics['test_log_likelihood_stderr']:.4f} nats (best epoch "
-         f"{metrics['best_epoch']}, {train_seconds:.1f} s)")
+         f"{metrics['best_epoch']}, {metrics['steps']} steps, {metrics['train_seconds']:.1f} s"
+         + (", time budget spent" if metrics["stopped_by_time"] else "") + ")")
     echo(f"{config.samples} samples in {metrics['sample_seconds']:.2f} s (first call includes "
          f"tracing); wrote {out}/: config.json, checkpoint/, metrics.json, "
          + ", ".join(os.path.basename(p) for p in metrics["plots"]))
     return metrics
+
+
+def _train(model: FlowModel, splits: data.Splits, config: FitConfig) -> dict:
+    """Fits `model` (best-validation weights restored, within `config.max_time`);
+    returns what `metrics.json` records of the training."""
+    best = BestWeights()
+    callbacks: list[tf_keras.callbacks.Callback] = [best]
+    if config.max_time is not None:
+        callbacks.append(TimeBudget(config.max_time))
+    start = time.perf_counter()
+    history = model.fit(splits.train, validation_data=(splits.validation,),
+                        epochs=config.epochs, batch_size=config.batch_size,
+                        callbacks=callbacks, verbose=config.verbose)
+    return dict(train_seconds=time.perf_counter() - start, steps=best.steps,
+                max_time=config.max_time,
+                stopped_by_time=config.max_time is not None and callbacks[-1].exhausted,
+                stopped_non_finite=best.stopped_non_finite,
+                best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
+                best_step=best.best_step,
+                history={k: [float(v) for v in vs] for k, vs in history.history.items()})
 
 
 def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> dict:

@@ -15,6 +15,8 @@ tfd = tfp.distributions
 SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
 SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
                   psi_units=8, transform_units=8, hypernetwork_units=8)
+# The paper's T-NAF (`TransformerAutoregressive.paper`) at the same small sizes.
+SMALL_TNAF_PAPER = dict(SMALL_TNAF, hypernetwork="mlp", token_activation="tanh")
 SMALL_BNAF = dict(transform_units=4, transform_layers=2)
 
 # The same sizes as options of `tfp_tnaf.models.make_flow`, by its flow name.
@@ -29,6 +31,7 @@ FLOWS = {
     "naf-dsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="dsf"), 0.3),
     "naf-ddsf": (NeuralAutoregressive, dict(SMALL_NAF, transform="ddsf"), 0.3),
     "tnaf": (TransformerAutoregressive, SMALL_TNAF, 0.3),
+    "tnaf-paper": (TransformerAutoregressive, SMALL_TNAF_PAPER, 0.3),
     "bnaf": (BlockNeuralAutoregressive, SMALL_BNAF, 0.3),
 }
 

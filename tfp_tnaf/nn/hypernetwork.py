@@ -1,4 +1,4 @@
-"""Hypernetwork: psi_i -> one element's pseudo-parameters, in a transform's layout."""
+"""Hypernetworks: psi_i -> one element's pseudo-parameters, in a transform's layout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tf_keras
 from tfp_tnaf import checks
 from tfp_tnaf.transforms import ParamGroup
 
-__all__ = ["MonotoneHypernetwork"]
+__all__ = ["LowRankHypernetwork", "MonotoneHypernetwork"]
 
 
 class MonotoneHypernetwork(tf_keras.layers.Layer):
@@ -68,10 +68,57 @@ class MonotoneHypernetwork(tf_keras.layers.Layer):
         self._identity = bool(np.array_equal(self._gather, np.arange(self.num_params)))
         self.built = True
 
-    def call(self, psi: tf.Tensor) -> tf.Tensor:
-        """`psi` `[..., psi_units]` -> pseudo-parameters `[..., num_params]`."""
+    def call(self, psi: tf.Tensor, position: tf.Tensor | None = None) -> tf.Tensor:
+        """`psi` `[..., psi_units]` -> pseudo-parameters `[..., num_params]` (the
+        same network at every `position`, which is ignored)."""
+        del position
         parts = [out(hidden(psi)) for hidden, out in self.heads]
         if self.scalars is not None:
             parts.append(self.scalars(psi))
         params = tf.concat(parts, axis=-1)
         return params if self._identity else tf.gather(params, self._gather, axis=-1)
+
+
+class LowRankHypernetwork(tf_keras.layers.Layer):
+    """Emits each position's pseudo-parameters as a per-position base plus a
+    low-rank modulation by `psi`:
+
+      params_i = base_i + psi_i U,    base: [D, P],  U: [psi_units, P].
+
+    The cheap alternative to `MonotoneHypernetwork`: one `psi_units x P`
+    matmul per element instead of two-layer MLPs per group, and each
+    dimension owns its base parameters (its marginal transform is learnt
+    directly, as a MADE's output bias gives NAF). Every row of `base` starts
+    at the transform's initial values (`ParamGroup.initializer`), so where
+    `psi = 0` (the transformer's head is zero-initialised) every dimension
+    starts from the same map; `U` starts random, so `psi` receives gradients
+    from the first step.
+
+    Args:
+      layout: the transform's `layout`.
+      event_size: D, the positions (in autoregressive order) with a base each.
+      psi_units: size of `psi`, the rank of the modulation.
+    """
+
+    def __init__(self, layout: Sequence[ParamGroup], event_size: int, psi_units: int = 64,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.event_size = checks.positive_int(event_size, "event_size")
+        psi_units = checks.positive_int(psi_units, "psi_units")
+        self.layout = tuple(layout)
+        self.num_params = sum(group.size for group in self.layout)
+        initial = lambda shape, dtype=None: tf.tile(  # noqa: E731
+            tf.concat([tf.cast(g.initializer([g.size], dtype=dtype), dtype)
+                       for g in self.layout], 0)[tf.newaxis], [self.event_size, 1])
+        self.base = self.add_weight("base", shape=[self.event_size, self.num_params],
+                                    dtype=self.dtype, initializer=initial)
+        self.modulation = self.add_weight(
+            "modulation", shape=[psi_units, self.num_params], dtype=self.dtype,
+            initializer=tf_keras.initializers.GlorotUniform())
+        self.built = True
+
+    def call(self, psi: tf.Tensor, position: tf.Tensor | None = None) -> tf.Tensor:
+        """`psi` `[..., D, psi_units]` (or `[..., psi_units]` at one `position`) ->
+        pseudo-parameters `[..., D, num_params]` (or `[..., num_params]`)."""
+        base = self.base if position is None else tf.gather(self.base, position)
+        return base + tf.matmul(psi, self.modulation)

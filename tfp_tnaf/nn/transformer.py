@@ -15,10 +15,11 @@ __all__ = ["AutoregressiveTransformer"]
 class AutoregressiveTransformer(tf_keras.layers.Layer):
     """Maps `y` in R^D to one pseudo-parameter vector `psi_i` per position, `psi_i(y_<i)`.
 
-    Token `i` is `tanh(Linear(y_i))`; the sequence is shifted right by one
-    behind a learnable start token (plus a linear projection of the context
-    `c`, for conditional densities), so position `i` sees only `y_<i`; a
-    learnable position embedding is added. Then `num_layers` pre-norm blocks
+    Token `i` is `tanh(Linear(y_i))` (`token_activation="tanh"`, the paper's)
+    or `Linear(y_i)` (`"linear"`, which does not saturate on heavy tails); the
+    sequence is shifted right by one behind a learnable start token (plus a
+    linear projection of the context `c`, for conditional densities), so
+    position `i` sees only `y_<i`; a learnable position embedding is added. Then `num_layers` pre-norm blocks
 
       t = t + MHA(LayerNorm(t))  (causal),   t = t + MLP(LayerNorm(t))  (GELU),
 
@@ -34,13 +35,16 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
       event_size: D, the sequence length.
       output_units: size of `psi_i`.
       num_layers, num_heads, embedding_units, mlp_units, head_units: sizes.
-      dropout: dropout rate on the attention and MLP outputs (training only).
+      dropout: dropout rate on the attention and MLP outputs, applied when
+        the layer runs in training mode (`training=True`, as Keras `fit`
+        calls `FlowModel`).
+      token_activation: `"tanh"` or `"linear"`, the token embedding's.
       conditional_event_size: size of the context vector, or None.
     """
 
     def __init__(self, event_size: int, output_units: int = 128, num_layers: int = 4,
                  num_heads: int = 4, embedding_units: int = 16, mlp_units: int = 64,
-                 head_units: int = 256, dropout: float = 0.0,
+                 head_units: int = 256, dropout: float = 0.0, token_activation: str = "tanh",
                  conditional_event_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("event_size", event_size), ("output_units", output_units),
@@ -52,6 +56,8 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
             raise ValueError(f"`embedding_units` ({embedding_units}) must be a multiple of "
                              f"`num_heads` ({num_heads}).")
         dropout = checks.fraction(dropout, "dropout")
+        token_activation = checks.one_of(token_activation, ("tanh", "linear"),
+                                         "token_activation")
         self.event_size = event_size
         self.num_heads = num_heads
         self.embedding_units = embedding_units
@@ -64,7 +70,7 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         def norm(name):
             return tf_keras.layers.LayerNormalization(epsilon=1e-5, name=name, dtype=dt)
 
-        self.token = dense(e, "token", activation="tanh")
+        self.token = dense(e, "token", activation=token_activation)
         self.context = dense(e, "context", use_bias=False) if conditional_event_size else None
         self.blocks = []
         for i in range(num_layers):

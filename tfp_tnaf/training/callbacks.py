@@ -1,13 +1,15 @@
-"""Keras callbacks of flow training."""
+"""Keras callbacks of flow training: the best-validation weights, and a wall-clock budget."""
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 import numpy as np
 import tf_keras
 
-__all__ = ["BestWeights"]
+__all__ = ["BestWeights", "TimeBudget"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +22,13 @@ class BestWeights(tf_keras.callbacks.Callback):
     NaN or infinite, training stops at once with a logged message and the best
     weights so far (or those `fit` started from) are restored, so a diverged
     run still ends with a usable model. After `fit`, `best_epoch`,
-    `best_value` and `stopped_non_finite` say what happened.
+    `best_step`, `best_value`, `steps` and `stopped_non_finite` say what
+    happened.
+
+    Values of `monitor` come at the end of each epoch, and from
+    `on_validation(value)` at any time: `TimeBudget(..., best=this)` reports its
+    mid-epoch validation NLLs there, so they compete for the best weights by the
+    same rule.
 
     Args:
       monitor: the logged quantity to minimise.
@@ -35,19 +43,27 @@ class BestWeights(tf_keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.best_value = np.inf
-        self.best_epoch = None
+        self.best_epoch = None  # 0-based: the epoch during (or at the end of) which
+        self.best_step = None   # `steps` train batches had run
+        self.steps = 0
         self.stopped_non_finite = False
+        self._epoch = 0
         self._best_weights = self.model.get_weights()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
     def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             self.stopped_non_finite = True
             self.model.stop_training = True
             self.message = (f"Training stopped: the loss is {loss} at batch {batch}. "
                             f"Restored the weights of "
-                            + (f"epoch {self.best_epoch + 1} ({self.monitor} "
-                               f"{self.best_value:.4f})." if self.best_epoch is not None
+                            + (f"epoch {self.best_epoch + 1}, step {self.best_step} "
+                               f"({self.monitor} {self.best_value:.4f})."
+                               if self.best_epoch is not None
                                else "the start of training."))
             logger.warning(self.message)
             print(self.message)
@@ -55,11 +71,152 @@ class BestWeights(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         value = logs.get(self.monitor, logs.get("loss") if self.monitor == "val_loss" else None)
-        if not self.stopped_non_finite and value is not None and np.isfinite(value) \
-                and value < self.best_value:
-            self.best_value, self.best_epoch = float(value), epoch
-            self._best_weights = self.model.get_weights()
+        if value is not None:
+            self.on_validation(value)
+
+    def on_validation(self, value: float) -> bool:
+        """Takes `value` of `monitor` for the current weights; copies them if it
+        is finite and the best so far (and training has not diverged). Returns
+        whether it did."""
+        if self.stopped_non_finite or not np.isfinite(value) or value >= self.best_value:
+            return False
+        self.best_value, self.best_epoch, self.best_step = float(value), self._epoch, self.steps
+        self._best_weights = self.model.get_weights()
+        return True
 
     def on_train_end(self, logs=None):
         if self.restore or self.stopped_non_finite:
             self.model.set_weights(self._best_weights)
+
+
+class TimeBudget(tf_keras.callbacks.Callback):
+    """Stops `fit` once `seconds` of training time have passed; can record a
+    validation trace on the way.
+
+    The clock starts at `on_train_begin`, so tracing and compiling the train
+    step count, and is checked after every batch: once it reaches `seconds`,
+    `model.stop_training` is set and `fit` ends after that batch, so `epochs`
+    is only an upper bound. Evaluation pauses the clock: Keras' validation at
+    the end of each epoch and this callback's own trace evaluations are not
+    counted, so the budget is the training time of the run, whatever the
+    validation costs.
+
+    A budget that runs out mid-epoch still ends with the best-validation
+    weights: after `stop_training` `tf_keras` finishes the epoch early but
+    still validates the weights reached (with the default `validation_freq=1`)
+    and calls `on_epoch_end`, where `BestWeights` sees them like any other
+    epoch's.
+
+    With `record_every` (seconds of training time) and `validation_data`, the
+    mean validation NLL (`-mean log_prob`, through `model.predict`, so the
+    training loss metric is not disturbed) is evaluated after the first batch
+    that ends at least `record_every` seconds after the last evaluation (or the
+    start), and after the batch that exhausts the budget, and appended to `trace` as
+    `{"seconds": ..., "steps": ..., "validation_nll": ...}`. Give `best` (the
+    run's `BestWeights`, monitoring `val_loss`) and each such evaluation also
+    competes for the best weights, so weights seen only mid-epoch are restored
+    if they were the best. Pass the same validation data as to `fit`.
+
+    After `fit`: `steps` (train batches completed: Keras calls of
+    `on_train_batch_end`), `seconds` (training time when the last batch ended,
+    evaluation excluded), `exhausted` (whether the budget stopped the run) and
+    `trace`.
+
+    ```python
+    best = BestWeights()
+    budget = TimeBudget(600, validation_data=(validation,), record_every=30, best=best)
+    model.fit(train, validation_data=(validation,), epochs=10_000, batch_size=200,
+              callbacks=[best, budget])
+    ```
+
+    Args:
+      seconds: the training-time budget, > 0.
+      validation_data: what `model.predict` scores: points, `(points,)` or
+        `(points, context)`; needed by `record_every`.
+      record_every: seconds of training time between trace evaluations (None:
+        no trace).
+      best: a `BestWeights` that receives the trace evaluations.
+      batch_size: the batch of the trace evaluations.
+    """
+
+    def __init__(self, seconds: float, validation_data=None, record_every: float | None = None,
+                 best: BestWeights | None = None, batch_size: int = 4096):
+        super().__init__()
+        if not _positive(seconds):
+            raise ValueError(f"`seconds` must be a positive number; got {seconds!r}")
+        if record_every is not None and not _positive(record_every):
+            raise ValueError(f"`record_every` must be a positive number; got {record_every!r}")
+        if record_every is not None and validation_data is None:
+            raise ValueError("`record_every` needs `validation_data` to evaluate")
+        if best is not None and best.monitor != "val_loss":
+            raise ValueError("`best` must monitor `val_loss` to take validation NLLs; "
+                             f"it monitors {best.monitor!r}")
+        if isinstance(validation_data, (tuple, list)):
+            if not 1 <= len(validation_data) <= 2:
+                raise ValueError("`validation_data` must be points, (points,) or "
+                                 "(points, context)")
+            validation_data = (validation_data[0] if len(validation_data) == 1
+                               else tuple(validation_data))
+        self.budget = float(seconds)
+        self.validation_data = validation_data
+        self.record_every = record_every
+        self.best = best
+        self.batch_size = batch_size
+
+    def on_train_begin(self, logs=None):
+        self.steps, self.seconds, self.exhausted, self.trace = 0, 0.0, False, []
+        self._start, self._paused, self._paused_at = time.perf_counter(), 0.0, None
+        self._next_record = self.record_every
+
+    def elapsed(self) -> float:
+        """Training time so far: wall-clock since `on_train_begin`, evaluation excluded."""
+        now = self._paused_at if self._paused_at is not None else time.perf_counter()
+        return now - self._start - self._paused
+
+    def _pause(self):
+        if self._paused_at is None:
+            self._paused_at = time.perf_counter()
+
+    def _resume(self):
+        if self._paused_at is not None:
+            self._paused += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+    def on_test_begin(self, logs=None):  # Keras' validation inside `fit`
+        self._pause()
+
+    def on_test_end(self, logs=None):
+        self._resume()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.seconds = self.elapsed()
+        exhausted = self.seconds >= self.budget
+        # The trace ends with the weights the budget stops at.
+        if self._next_record is not None and (self.seconds >= self._next_record or exhausted):
+            self._record()
+        if exhausted:
+            self.exhausted = True
+            self.model.stop_training = True
+
+    def validation_nll(self) -> float:
+        """The mean validation NLL of the current weights (clock paused)."""
+        self._pause()
+        try:
+            log_prob = self.model.predict(self.validation_data, batch_size=self.batch_size,
+                                          verbose=0)
+        finally:
+            self._resume()
+        return -float(np.mean(log_prob))
+
+    def _record(self):
+        value = self.validation_nll()
+        self.trace.append(dict(seconds=self.seconds, steps=self.steps, validation_nll=value))
+        if self.best is not None:
+            self.best.on_validation(value)
+        self._next_record = self.seconds + self.record_every
+
+
+def _positive(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)

@@ -23,7 +23,7 @@ class FlowModel(tf_keras.Model):
 
     `fit(y)` minimises `-mean(distribution.log_prob(y))`; `evaluate(y)`
     returns that loss; `predict(y)` (and calling the model) gives
-    `log_prob(y)`. Clip gradients through the optimizer (`clipnorm=`), and
+    `log_prob(y)`. Clip gradients through the optimizer (`global_clipnorm=`), and
     compile with `jit_compile=True` for XLA. For conditional densities pass the
     context as Keras' `y`: `fit(points, context)`; it reaches the bijectors
     through `conditional_kwargs(context)` (and `predict((points, context))`
@@ -33,7 +33,7 @@ class FlowModel(tf_keras.Model):
 
     ```python
     model = FlowModel(tfd.TransformedDistribution(base, TransformerAutoregressive(2)))
-    model.compile(tf_keras.optimizers.Adam(1e-3, clipnorm=0.1))
+    model.compile(tf_keras.optimizers.Adam(1e-3, global_clipnorm=0.1))
     model.fit(train, validation_data=(validation,), epochs=20, batch_size=200,
               callbacks=[BestWeights()])
     ```
@@ -65,7 +65,11 @@ class FlowModel(tf_keras.Model):
     def metrics(self):
         return [self._loss_tracker]
 
-    def call(self, y: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
+    def call(self, y: tf.Tensor, context: tf.Tensor | None = None,
+             training: bool | None = None) -> tf.Tensor:
+        # Keras hands `training` to the layers called inside (through its call
+        # context), so dropout in a conditioner is on in `fit` and off elsewhere.
+        del training
         y = tf.cast(y, self.distribution.dtype)
         if context is None:
             return self.distribution.log_prob(y)
@@ -73,16 +77,16 @@ class FlowModel(tf_keras.Model):
         return self.distribution.log_prob(
             y, bijector_kwargs=self._conditional_kwargs(context))
 
-    def _negative_log_likelihood(self, data):
+    def _negative_log_likelihood(self, data, training=False):
         y, context, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
-        return -tf.reduce_mean(self(y, context))
+        return -tf.reduce_mean(self(y, context, training=training))
 
     def train_step(self, data):
         # Under a tf.distribute strategy the optimizer sums the replicas' gradients:
         # scaling each replica's mean keeps the step that of the global batch's mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            loss = self._negative_log_likelihood(data)
+            loss = self._negative_log_likelihood(data, training=True)
             scaled = loss / replicas
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)

@@ -1,0 +1,204 @@
+"""Flows compared at equal wall-clock: every flow trains for the same seconds.
+
+    python -m benchmarks.equal_time --out benchmarks/results/equal-time   # the full run
+    python -m benchmarks.equal_time --quick --out /tmp/et                 # a smoke run
+    python -m benchmarks.equal_time --datasets miniboone,bsds300 --seconds 120 \\
+        --variants ablation --out /tmp/ablation                          # T-NAF ablation
+
+Each flow is built by `make_flow` with its registry options, trained with
+`FlowModel.fit` by its registry recipe (`FLOWS[name].recipe`) under a
+`TimeBudget` of the data set's seconds (tracing and compiling count,
+validation does not), and keeps its best-validation weights (`BestWeights`,
+fed by the budget's validation trace every `--record-every` seconds as well as
+at the end of each epoch). Every flow gets XLA (`--no-jit` to turn it off), the
+same batch size and the same data. For each run the table gives the test
+log-likelihood +- standard error over test points, parameters, forward FLOPs
+per point (TensorFlow's cost model of `log_prob`), train steps done, seconds
+per step, and when the best validation came; one plot per data set draws the
+validation NLL against seconds. The float32 matmul rate of the machine is
+measured in the same run, so each flow's achieved GFLOP/s can be read against it.
+
+Writes `results.json` (after every run, so a stopped run keeps what it did),
+`results.md` and `validation-DATASET.png` to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from benchmarks.common import forward_flops_per_point, markdown_table, matmul_gflops
+from benchmarks.run import load_dataset
+from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
+from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
+from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
+
+# The issue's budgets: seconds of training per flow and data set.
+SECONDS = {"moons": 60, "siggraph": 60, "miniboone": 300, "bsds300": 300, "digits": 300}
+FLOW_NAMES = ("tnaf", "tnaf-paper", "naf", "bnaf", "maf", "realnvp")
+
+# The T-NAF ablation: one change at a time, from the paper's configuration to
+# the default. Each entry: (label, registry flow, options over the registry's,
+# learning rate or None for the recipe's).
+ABLATION = (
+    ("paper (official configuration and recipe)", "tnaf-paper", {}, None),
+    ("+ low-rank hypernetwork (base per dimension + psi U)", "tnaf-paper",
+     dict(hypernetwork="low-rank"), None),
+    ("+ monotone network 1-32-32-1, psi 32, head 64", "tnaf-paper",
+     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64), None),
+    ("+ 2 blocks, 1 head", "tnaf-paper",
+     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64,
+          num_layers=2, num_heads=1), None),
+    ("+ learning rate 1e-2", "tnaf-paper",
+     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64,
+          num_layers=2, num_heads=1), 1e-2),
+    ("default (registry `tnaf`)", "tnaf", {}, None),
+)
+
+
+def variants(kind: str, flows: list[str]) -> list[tuple[str, str, dict, float | None]]:
+    """The runs of one data set: the registry flows, or the T-NAF ablation."""
+    if kind == "ablation":
+        return list(ABLATION)
+    return [(FLOWS[name].label, name, {}, None) for name in flows]
+
+
+def train(flow: str, options: dict, learning_rate: float | None, splits, seconds: float,
+          args) -> dict:
+    """One flow trained for `seconds`; its figures and validation trace."""
+    tf_keras.utils.set_random_seed(args.seed)
+    d = splits.train.shape[1]
+    distribution = make_distribution(make_flow(flow, d, **options), d)
+    model = FlowModel(distribution)
+    model.compile(FLOWS[flow].recipe.optimizer(learning_rate), jit_compile=args.jit)
+    best = BestWeights()
+    budget = TimeBudget(seconds, validation_data=(splits.validation,),
+                        record_every=args.record_every, best=best)
+    start = time.perf_counter()
+    model.fit(splits.train, validation_data=(splits.validation,), epochs=10**6,
+              batch_size=args.batch_size, callbacks=[best, budget], verbose=0)
+    wall = time.perf_counter() - start
+    test, stderr = mean_log_prob(distribution, splits.test)
+    best_time = next((r["seconds"] for r in budget.trace if r["steps"] == best.best_step),
+                     None)
+    return dict(flow=flow, options=options, learning_rate=learning_rate or
+                FLOWS[flow].recipe.learning_rate, parameters=count_parameters(distribution),
+                flops_per_point=forward_flops_per_point(distribution, d), steps=budget.steps,
+                train_seconds=budget.seconds, wall_seconds=wall,
+                seconds_per_step=budget.seconds / max(budget.steps, 1),
+                best_step=best.best_step, best_seconds=best_time,
+                best_validation_nll=best.best_value, test_ll=test, test_stderr=stderr,
+                diverged=best.stopped_non_finite, trace=budget.trace)
+
+
+def table(rows: list[dict], matmul: float, batch_size: int) -> str:
+    """One markdown table per data set."""
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        body = []
+        for r in (r for r in rows if r["dataset"] == dataset):
+            # forward + backward ~ 3x the forward pass.
+            gflops = 3 * r["flops_per_point"] * batch_size / r["seconds_per_step"] / 1e9
+            best = "-" if r["best_seconds"] is None else f"{r['best_seconds']:.0f}"
+            body.append([r["label"], f"{r['test_ll']:.3f} +- {r['test_stderr']:.3f}",
+                         f"{r['parameters']:,}", f"{r['flops_per_point'] / 1e6:.3g}",
+                         r["steps"], f"{r['seconds_per_step'] * 1e3:.1f}", best,
+                         f"{gflops:.1f} ({gflops / matmul:.0%})"])
+        first = next(r for r in rows if r["dataset"] == dataset)
+        lines += [f"\n#### {dataset} (D={first['dims']}, {first['budget']:.0f} s each)\n",
+                  markdown_table(["flow", "test log-likelihood", "parameters",
+                                  "forward MFLOP / point", "steps", "ms / step",
+                                  "best validation at (s)", "GFLOP/s (of matmul)"], body)]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], dataset: str, path: str) -> None:
+    """Validation NLL against seconds of training, one line per flow."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    values = []
+    for r in (r for r in rows if r["dataset"] == dataset):
+        trace = [(t["seconds"], t["validation_nll"]) for t in r["trace"]
+                 if np.isfinite(t["validation_nll"])]
+        if trace:
+            ax.plot(*zip(*trace, strict=True), label=r["label"], marker=".", markersize=3)
+            values += [v for _, v in trace]
+    if values:  # the axis follows the best runs, not a diverging start
+        low, high = np.percentile(values, [0, 60])
+        ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
+    ax.set(xlabel="training seconds", ylabel="validation NLL (nats)",
+           title=f"{dataset}: equal wall-clock")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="equal-time-results")
+    parser.add_argument("--datasets", default=",".join(SECONDS))
+    parser.add_argument("--flows", default=",".join(FLOW_NAMES))
+    parser.add_argument("--variants", choices=("flows", "ablation"), default="flows")
+    parser.add_argument("--seconds", type=float, help="one budget for every data set "
+                                                      "(default: the issue's, per data set)")
+    parser.add_argument("--record-every", type=float, default=10.0)
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bsds300-train", type=int, default=100_000)
+    parser.add_argument("--max-eval", type=int, default=5000,
+                        help="cap on validation and test rows")
+    parser.add_argument("--no-jit", dest="jit", action="store_false")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2-D data, 5 s per flow")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.seconds, args.record_every = "moons", args.seconds or 5.0, 2.0
+    args.datasets, args.flows = args.datasets.split(","), args.flows.split(",")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(argv)
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    matmul = matmul_gflops()
+    header = dict(device=tf.config.list_logical_devices()[-1].name, cpus=os.cpu_count(),
+                  machine=platform.processor() or platform.machine(), matmul_gflops=matmul,
+                  jit=args.jit, batch_size=args.batch_size, seed=args.seed,
+                  paper=PAPER, command=" ".join(["python -m benchmarks.equal_time",
+                                                 *(argv or [])]))
+    rows = []
+    for dataset in args.datasets:
+        seconds = args.seconds or SECONDS[dataset]
+        splits = load_dataset(dataset, args.seed, args.bsds300_train if dataset == "bsds300"
+                              else None, args.max_eval)
+        for label, flow, options, learning_rate in variants(args.variants, args.flows):
+            row = train(flow, options, learning_rate, splits, seconds, args)
+            row.update(dataset=dataset, label=label, dims=splits.train.shape[1], budget=seconds)
+            rows.append(row)
+            print(f"{dataset} {label}: test {row['test_ll']:.3f}, {row['steps']} steps, "
+                  f"{row['seconds_per_step'] * 1e3:.1f} ms/step", flush=True)
+            with open(os.path.join(args.out, "results.json"), "w") as f:
+                json.dump(dict(header, rows=rows), f, indent=1, default=float)
+        plot(rows, dataset, os.path.join(args.out, f"validation-{dataset}.png"))
+    text = (f"# Equal wall-clock\n\n{header['device']} ({header['cpus']} CPUs), float32 "
+            f"matmul {matmul:.1f} GFLOP/s, XLA {'on' if args.jit else 'off'}, batch "
+            f"{args.batch_size}, seed {args.seed}; `{header['command']}`\n"
+            + table(rows, matmul, args.batch_size)
+            + f"\n\n(total {time.perf_counter() - start:.0f} s)\n")
+    print(text)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
