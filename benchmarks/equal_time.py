@@ -7,27 +7,33 @@
 
 Each flow is built by `make_flow` with its registry options, trained with
 `FlowModel.fit` by its registry recipe (`FLOWS[name].recipe`) under a
-`TimeBudget` of the data set's seconds (tracing and compiling count,
-validation does not), and keeps its best-validation weights (`BestWeights`,
-fed by the budget's validation trace every `--record-every` seconds as well as
-at the end of each epoch). Every flow gets XLA (`--no-jit` to turn it off), the
-same batch size and the same data. For each run the table gives the test
-log-likelihood +- standard error over test points, parameters, forward FLOPs
-per point (TensorFlow's cost model of `log_prob`), train steps done, seconds
-per step, and when the best validation came; one plot per data set draws the
-validation NLL against seconds. The float32 matmul rate of the machine is
-measured in the same run, so each flow's achieved GFLOP/s can be read against it.
+`TimeBudget` of the data set's seconds (tracing counts, validation does not),
+and keeps its best-validation weights (`BestWeights`, fed by the budget's
+validation trace every `--record-every` seconds as well as at the end of each
+epoch). Every flow gets the same batch size, the same data and the same
+execution mode (tf.function; `--jit` compiles every flow with XLA instead).
+
+For each run the table gives the test log-likelihood +- standard error over
+test points, parameters, forward FLOPs per point (TensorFlow's cost model of
+`log_prob`), train steps done, milliseconds per step, and when the best
+validation came; one plot per data set draws the validation NLL against
+seconds. The float32 matmul rate of the machine is measured in the same run,
+so each flow's achieved GFLOP/s (3x the forward FLOPs per step) can be read
+against it.
 
 Writes `results.json` (after every run, so a stopped run keeps what it did),
-`results.md` and `validation-DATASET.png` to `--out`.
+`results.md` and `validation-DATASET.png` to `--out`; `--report A,B` writes the
+last two for several runs' `results.json` together (runs on separate cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -44,40 +50,40 @@ from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
 SECONDS = {"moons": 60, "siggraph": 60, "miniboone": 300, "bsds300": 300, "digits": 300}
 FLOW_NAMES = ("tnaf", "tnaf-paper", "naf", "bnaf", "maf", "realnvp")
 
-# The T-NAF ablation: one change at a time, from the paper's configuration to
-# the default. Each entry: (label, registry flow, options over the registry's,
-# learning rate or None for the recipe's).
+# The T-NAF ablation: one change at a time, from the paper's configuration and
+# recipe to the default, then candidates tried on the default and not kept.
+# Each entry: (label, registry flow, options over the registry's, optimizer
+# overrides: `learning_rate`, `global_clipnorm`).
+_LOW_RANK = dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64)
+_SMALL_BLOCKS = dict(_LOW_RANK, num_layers=2, num_heads=1)
 ABLATION = (
-    ("paper (official configuration and recipe)", "tnaf-paper", {}, None),
+    ("paper (official configuration and recipe)", "tnaf-paper", {}, {}),
     ("+ low-rank hypernetwork (base per dimension + psi U)", "tnaf-paper",
-     dict(hypernetwork="low-rank"), None),
-    ("+ monotone network 1-32-32-1, psi 32, head 64", "tnaf-paper",
-     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64), None),
-    ("+ 2 blocks, 1 head", "tnaf-paper",
-     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64,
-          num_layers=2, num_heads=1), None),
-    ("+ learning rate 1e-2", "tnaf-paper",
-     dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64,
-          num_layers=2, num_heads=1), 1e-2),
-    ("default (registry `tnaf`)", "tnaf", {}, None),
+     dict(hypernetwork="low-rank"), {}),
+    ("+ monotone network H=32, psi 32, head 64", "tnaf-paper", _LOW_RANK, {}),
+    ("+ 2 blocks of 1 head (width 16)", "tnaf-paper", _SMALL_BLOCKS, {}),
+    ("+ learning rate 1e-2", "tnaf-paper", _SMALL_BLOCKS, dict(learning_rate=1e-2)),
+    ("+ width 32, 2 heads = default (`tnaf`)", "tnaf", {}, {}),
+    ("default, linear token embedding", "tnaf", dict(token_activation="linear"), {}),
+    ("default, dropout 0.1", "tnaf", dict(dropout=0.1), {}),
+    ("default, no clipping (global norm 1e6)", "tnaf", {}, dict(global_clipnorm=1e6)),
 )
 
 
-def variants(kind: str, flows: list[str]) -> list[tuple[str, str, dict, float | None]]:
+def variants(kind: str, flows: list[str]) -> list[tuple[str, str, dict, dict]]:
     """The runs of one data set: the registry flows, or the T-NAF ablation."""
     if kind == "ablation":
         return list(ABLATION)
-    return [(FLOWS[name].label, name, {}, None) for name in flows]
+    return [(FLOWS[name].label, name, {}, {}) for name in flows]
 
 
-def train(flow: str, options: dict, learning_rate: float | None, splits, seconds: float,
-          args) -> dict:
+def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, args) -> dict:
     """One flow trained for `seconds`; its figures and validation trace."""
     tf_keras.utils.set_random_seed(args.seed)
     d = splits.train.shape[1]
     distribution = make_distribution(make_flow(flow, d, **options), d)
     model = FlowModel(distribution)
-    model.compile(FLOWS[flow].recipe.optimizer(learning_rate), jit_compile=args.jit)
+    model.compile(FLOWS[flow].recipe.optimizer(**optimizer), jit_compile=args.jit)
     best = BestWeights()
     budget = TimeBudget(seconds, validation_data=(splits.validation,),
                         record_every=args.record_every, best=best)
@@ -88,8 +94,9 @@ def train(flow: str, options: dict, learning_rate: float | None, splits, seconds
     test, stderr = mean_log_prob(distribution, splits.test)
     best_time = next((r["seconds"] for r in budget.trace if r["steps"] == best.best_step),
                      None)
-    return dict(flow=flow, options=options, learning_rate=learning_rate or
-                FLOWS[flow].recipe.learning_rate, parameters=count_parameters(distribution),
+    recipe = dataclasses.asdict(FLOWS[flow].recipe)
+    return dict(flow=flow, options=options, recipe=dict(recipe, **optimizer),
+                parameters=count_parameters(distribution),
                 flops_per_point=forward_flops_per_point(distribution, d), steps=budget.steps,
                 train_seconds=budget.seconds, wall_seconds=wall,
                 seconds_per_step=budget.seconds / max(budget.steps, 1),
@@ -156,9 +163,14 @@ def _arguments(argv):
     parser.add_argument("--bsds300-train", type=int, default=100_000)
     parser.add_argument("--max-eval", type=int, default=5000,
                         help="cap on validation and test rows")
-    parser.add_argument("--no-jit", dest="jit", action="store_false")
+    parser.add_argument("--jit", action="store_true",
+                        help="compile every flow's train step with XLA (compiling counts)")
+    parser.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads "
+                                                    "(default: TensorFlow's choice)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2-D data, 5 s per flow")
+    parser.add_argument("--report", help="no training: the tables and plots of these "
+                                         "results.json files (comma-separated), together")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seconds, args.record_every = "moons", args.seconds or 5.0, 2.0
@@ -166,38 +178,65 @@ def _arguments(argv):
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = _arguments(argv)
-    os.makedirs(args.out, exist_ok=True)
+def report(runs: list[dict], out: str) -> str:
+    """`results.md` and the plots of one or more runs' `results.json` contents."""
+    rows = [row for run in runs for row in run["rows"]]
+    lines = ["# Equal wall-clock\n"]
+    for run in runs:
+        lines.append(f"- `{run['command']}`: {run['device']} ({run['cpus']} CPUs, "
+                     f"{run['threads'] or 'default'} TF threads), float32 matmul "
+                     f"{run['matmul_gflops']:.1f} GFLOP/s, XLA {'on' if run['jit'] else 'off'}, "
+                     f"batch {run['batch_size']}, seed {run['seed']}, "
+                     f"{run.get('total_seconds', float('nan')):.0f} s in all")
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        plot(rows, dataset, os.path.join(out, f"validation-{dataset}.png"))
+    text = "\n".join(lines) + "\n" + table(rows, runs[0]["matmul_gflops"],
+                                          runs[0]["batch_size"]) + "\n"
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(text)
+    return text
+
+
+def run(args, argv) -> dict:
+    """Trains every variant on every data set; writes `results.json` as it goes."""
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     start = time.perf_counter()
-    matmul = matmul_gflops()
-    header = dict(device=tf.config.list_logical_devices()[-1].name, cpus=os.cpu_count(),
-                  machine=platform.processor() or platform.machine(), matmul_gflops=matmul,
-                  jit=args.jit, batch_size=args.batch_size, seed=args.seed,
-                  paper=PAPER, command=" ".join(["python -m benchmarks.equal_time",
-                                                 *(argv or [])]))
-    rows = []
+    result = dict(device=tf.config.list_logical_devices()[-1].name,
+                  cpus=len(os.sched_getaffinity(0)), threads=args.threads,
+                  machine=platform.processor() or platform.machine(),
+                  matmul_gflops=matmul_gflops(), jit=args.jit, batch_size=args.batch_size,
+                  seed=args.seed, paper=PAPER,
+                  command=" ".join(["python -m benchmarks.equal_time", *argv]), rows=[])
     for dataset in args.datasets:
         seconds = args.seconds or SECONDS[dataset]
         splits = load_dataset(dataset, args.seed, args.bsds300_train if dataset == "bsds300"
                               else None, args.max_eval)
-        for label, flow, options, learning_rate in variants(args.variants, args.flows):
-            row = train(flow, options, learning_rate, splits, seconds, args)
+        for label, flow, options, optimizer in variants(args.variants, args.flows):
+            row = train(flow, options, optimizer, splits, seconds, args)
             row.update(dataset=dataset, label=label, dims=splits.train.shape[1], budget=seconds)
-            rows.append(row)
+            result["rows"].append(row)
+            result["total_seconds"] = time.perf_counter() - start
             print(f"{dataset} {label}: test {row['test_ll']:.3f}, {row['steps']} steps, "
                   f"{row['seconds_per_step'] * 1e3:.1f} ms/step", flush=True)
             with open(os.path.join(args.out, "results.json"), "w") as f:
-                json.dump(dict(header, rows=rows), f, indent=1, default=float)
-        plot(rows, dataset, os.path.join(args.out, f"validation-{dataset}.png"))
-    text = (f"# Equal wall-clock\n\n{header['device']} ({header['cpus']} CPUs), float32 "
-            f"matmul {matmul:.1f} GFLOP/s, XLA {'on' if args.jit else 'off'}, batch "
-            f"{args.batch_size}, seed {args.seed}; `{header['command']}`\n"
-            + table(rows, matmul, args.batch_size)
-            + f"\n\n(total {time.perf_counter() - start:.0f} s)\n")
-    print(text)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
+                json.dump(result, f, indent=1, default=float)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _arguments(argv)
+    os.makedirs(args.out, exist_ok=True)
+    if args.report:
+        runs = []
+        for path in args.report.split(","):
+            with open(path) as f:
+                runs.append(json.load(f))
+    else:
+        runs = [run(args, argv)]
+    print(report(runs, args.out))
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ class TransformerAutoregressive(MonotoneAutoregressive):
 
     The default sizes come from an ablation at equal wall-clock (the
     `benchmarks.equal_time` module, README "Which flow should I use"): two
-    one-head blocks of width 16, psi of 32, H = 32, the low-rank hypernetwork,
+    two-head blocks of width 32, psi of 32, H = 32, the low-rank hypernetwork,
     trained at learning rate 1e-2 with the global gradient norm clipped to 0.1
-    (`FLOWS["tnaf"].recipe`). At D = 43 that is ~21k parameters and ~1.7 MFLOP
+    (`FLOWS["tnaf"].recipe`). At D = 43 that is ~34k parameters and ~3 MFLOP
     per point of `log_prob`, against the paper configuration's ~282k and
     ~26 MFLOP. `TransformerAutoregressive.paper(D)` builds the official
     configuration (`PAPER`).
@@ -75,7 +75,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     Args:
       event_size: D.
       num_layers, num_heads, embedding_units, mlp_units, head_units: transformer
-        sizes (2, 1, 16, 64, 64; the paper's are 4, 4, 16, 64, 256).
+        sizes (2, 2, 32, 64, 64; the paper's are 4, 4, 16, 64, 256).
       psi_units: size of `psi_i` (32; the paper's 128).
       token_activation: `"tanh"` (the paper's) or `"linear"`: the token
         embedding of each `y_i`.
@@ -111,8 +111,8 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     def __init__(self,
                  event_size: int,
                  num_layers: int = 2,
-                 num_heads: int = 1,
-                 embedding_units: int = 16,
+                 num_heads: int = 2,
+                 embedding_units: int = 32,
                  mlp_units: int = 64,
                  head_units: int = 64,
                  psi_units: int = 32,
