@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -27,6 +28,8 @@ from tfp_tnaf.comparison import FlowSpec, compare_flows
 from tfp_tnaf.models import make_distribution, make_flow
 
 tfd = tfp.distributions
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Published test log-likelihoods (nats); our data differ (see the data loaders' docstrings).
 PUBLISHED = {"bsds300": "MAF(5) 155.69, NAF 157.73, B-NAF 157.36",
@@ -135,39 +138,89 @@ def plot(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=90)
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set so far (Linux's `VmHWM`), in MB; NaN elsewhere.
+
+    Not `ru_maxrss`: Linux keeps that across `execve`, so a fresh child process
+    would report at least its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return float("nan")
+
+
+def speed_row(name: str, flow: str, options: dict, d: int, repeats: int) -> dict:
+    """Times one flow at batch 512 and reads its peak memory; run it in a fresh
+    process (`speed_row_in_subprocess`), where the memory is this flow's alone.
+
+    The memory is, on a GPU, the most its allocator held; on the CPU, how far
+    the flow's training steps, log_prob and sampling raised the process's peak
+    resident set above that of a warmed-up TensorFlow (tracing and XLA's
+    compilation included). TensorFlow's CPU allocator statistics are no
+    measure: with oneDNN they leave out small tensors, without it there are none.
+    """
+    tf.random.set_seed(0)
+    batch = tf.random.normal([512, d])
+    for jit_compile in (False, True):  # the runtime's own first-use costs, before the flow
+        tf.function(lambda: tf.reduce_sum(tf.tanh(batch @ tf.transpose(batch))),
+                    jit_compile=jit_compile)()
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    before = _peak_rss_mb()
+    dist = make_distribution(make_flow(flow, d, **options), d)
+    steps = [time_call(train_step_fn(dist, batch, **kw), repeats=repeats)
+             for kw in (dict(compiled=False), {}, dict(jit_compile=True))]
+    log_prob = time_call(tf.function(lambda: dist.log_prob(batch)), repeats)
+    sample = time_call(tf.function(lambda: dist.sample(1000, seed=1)), repeats)
+    peak = (tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpu
+            else _peak_rss_mb() - before)
+    return dict(dims=d, flow=name, eager_ms=steps[0] * 1e3, graph_ms=steps[1] * 1e3,
+                xla_ms=steps[2] * 1e3, log_prob_per_s=512 / log_prob,
+                samples_per_s=1000 / sample, peak_mb=peak,
+                memory="GPU allocator peak" if gpu else "peak resident set growth")
+
+
+_CHILD = ("import json, sys\nfrom benchmarks.run import speed_row\n"
+          "print(json.dumps(speed_row(*json.loads(sys.argv[1]))))")
+
+
+def speed_row_in_subprocess(*args) -> dict:
+    """`speed_row(*args)` in a fresh Python process: a process's peak memory only
+    grows, so in one process shared by the flows it would tell nothing per flow."""
+    result = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], cwd=REPOSITORY,
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"the speed run of {args[0]} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def speed(args) -> tuple[list[dict], str]:
     rows, lines = [], []
     specs = flow_specs(args.quick)
     repeats = 2 if args.quick else 5
     for d in args.dims:
-        batch = tf.random.normal([512, d])
-        table, reference = [], None
+        table = []
         for name, (n, o) in specs.items():
             if name not in args.flows or (n == "realnvp" and d < 2):
                 continue
-            dist = make_distribution(make_flow(n, d, **o), d)
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            steps = [time_call(train_step_fn(dist, batch, **kw), repeats=repeats)
-                     for kw in (dict(compiled=False), {}, dict(jit_compile=True))]
-            log_prob = time_call(
-                tf.function(lambda dist=dist, batch=batch: dist.log_prob(batch)), repeats)
-            sample = time_call(tf.function(lambda dist=dist: dist.sample(1000, seed=1)), repeats)
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            if tf.config.list_logical_devices("GPU"):
-                peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 1024
-            reference = reference or (steps[1], sample)
-            row = dict(dims=d, flow=name, eager_ms=steps[0] * 1e3, graph_ms=steps[1] * 1e3,
-                       xla_ms=steps[2] * 1e3, log_prob_per_s=512 / log_prob,
-                       samples_per_s=1000 / sample, peak_mb=peak / 1024,
-                       peak_growth_mb=(peak - before) / 1024)
+            row = speed_row_in_subprocess(name, n, o, d, repeats)
             rows.append(row)
+            reference = next(r for r in rows if r["dims"] == d)  # the first flow: MAF
             table.append([name, row["eager_ms"], row["graph_ms"], row["xla_ms"],
-                          steps[1] / reference[0], row["log_prob_per_s"], row["samples_per_s"],
-                          sample / reference[1], row["peak_mb"]])
+                          row["graph_ms"] / reference["graph_ms"], row["log_prob_per_s"],
+                          row["samples_per_s"], reference["samples_per_s"] / row["samples_per_s"],
+                          row["peak_mb"]])
         lines += [f"\n#### D={d}, batch 512\n", markdown_table(
             ["flow", "eager step (ms)", "tf.function step (ms)", "XLA step (ms)",
              "step / MAF", "log_prob points/s", "samples/s", "sampling time / MAF",
              "peak memory (MB)"], table)]
+    lines.append("\nPeak memory: each flow is measured in a fresh process; on a GPU the most "
+                 "its allocator held, on the CPU how far the flow raised the process's peak "
+                 "resident set above a warmed-up TensorFlow's (`speed_row`).")
     return rows, "\n".join(lines)
 
 

@@ -8,7 +8,6 @@ import tf_keras
 
 from tests.support.flows import SMALL_TNAF, make_flow, normal_base
 from tfp_tnaf import (
-    NeuralAutoregressive,
     TransformerAutoregressive,
     root_diagnostics,
 )

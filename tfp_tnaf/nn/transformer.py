@@ -19,7 +19,8 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
     or `Linear(y_i)` (`"linear"`, which does not saturate on heavy tails); the
     sequence is shifted right by one behind a learnable start token (plus a
     linear projection of the context `c`, for conditional densities), so
-    position `i` sees only `y_<i`; a learnable position embedding is added. Then `num_layers` pre-norm blocks
+    position `i` sees only `y_<i`; a learnable position embedding is added.
+    Then `num_layers` pre-norm blocks
 
       t = t + MHA(LayerNorm(t))  (causal),   t = t + MLP(LayerNorm(t))  (GELU),
 
