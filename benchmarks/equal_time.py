@@ -92,8 +92,7 @@ def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, arg
               batch_size=args.batch_size, callbacks=[best, budget], verbose=0)
     wall = time.perf_counter() - start
     test, stderr = mean_log_prob(distribution, splits.test)
-    best_time = next((r["seconds"] for r in budget.trace if r["steps"] == best.best_step),
-                     None)
+    best_time = seconds_at(best.best_step, budget.trace)
     recipe = dataclasses.asdict(FLOWS[flow].recipe)
     return dict(flow=flow, options=options, recipe=dict(recipe, **optimizer),
                 parameters=count_parameters(distribution),
@@ -105,6 +104,16 @@ def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, arg
                 diverged=best.stopped_non_finite, trace=budget.trace)
 
 
+def seconds_at(step: int | None, trace: list[dict]) -> float | None:
+    """The training seconds at which `step` ended, read off the trace (linear
+    between its records, which come every few seconds): the best weights may
+    come from Keras' validation at an epoch's end, between two records."""
+    if step is None or not trace:
+        return None
+    return float(np.interp(step, [0] + [t["steps"] for t in trace],
+                           [0.0] + [t["seconds"] for t in trace]))
+
+
 def table(rows: list[dict], matmul: float, batch_size: int) -> str:
     """One markdown table per data set."""
     lines = []
@@ -113,7 +122,8 @@ def table(rows: list[dict], matmul: float, batch_size: int) -> str:
         for r in (r for r in rows if r["dataset"] == dataset):
             # forward + backward ~ 3x the forward pass.
             gflops = 3 * r["flops_per_point"] * batch_size / r["seconds_per_step"] / 1e9
-            best = "-" if r["best_seconds"] is None else f"{r['best_seconds']:.0f}"
+            when = seconds_at(r["best_step"], r["trace"])
+            best = "-" if when is None else f"{when:.0f} (step {r['best_step']})"
             body.append([r["label"], f"{r['test_ll']:.3f} +- {r['test_stderr']:.3f}",
                          f"{r['parameters']:,}", f"{r['flops_per_point'] / 1e6:.3g}",
                          r["steps"], f"{r['seconds_per_step'] * 1e3:.1f}", best,
