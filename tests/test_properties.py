@@ -102,11 +102,25 @@ def flow_cases(draw):
     return flow, x, y
 
 
+def _representable_round_trip(flow, x, y) -> bool:
+    """Whether the dtype can hold `inverse(forward(x))` to the round-trip tolerance:
+    one rounding of a solution `forward(x)` moves the noise by the slope
+    `dx_i/dy_i` there (the Jacobian's diagonal) times eps |y_i|. An example where
+    that comes within 10x of the tolerance is ill-conditioned, not wrong."""
+    dtype = flow.dtype
+    solution = flow.forward(tf.constant(x, dtype))
+    slopes = np.diagonal(autodiff_jacobian(flow.inverse, solution), axis1=-2, axis2=-1)
+    eps = np.finfo(dtype.as_numpy_dtype).eps
+    rounding = slopes * eps * np.maximum(1.0, np.abs(solution.numpy()))
+    return bool(np.all(10 * rounding <= round_trip_tolerance(dtype, x, y)))
+
+
 @examples(8)
 @given(flow_cases())
 def test_autoregressive_flows_are_exact_triangular_bijections(case):
     flow, x, y = case
     dtype = flow.dtype
+    assume(_representable_round_trip(flow, x, y))
     assert_bijective_and_finite(flow, x, y, event_ndims=1)
     jacobian = autodiff_jacobian(flow.inverse, tf.constant(y, dtype))
     np.testing.assert_allclose(flow.inverse_log_det_jacobian(tf.constant(y, dtype)).numpy(),
@@ -129,10 +143,11 @@ PARTS = ["package", "inverted package", "permute", "batch normalization", "maf",
 def compositions(draw):
     event_size, batch_shape, dtype = draw(st.integers(2, 4)), draw(BATCH_SHAPES), draw(DTYPES)
     # At least one flow of the package: chains of TFP's bijectors alone test TFP.
-    # At most one of TFP's MAFs: at a random initialisation their unbounded
-    # scales compound (in a chain with two, the outer one mapped 31.8 to
-    # 1e58), and a chain holding one is
-    # checked in float64, since one alone amplifies rounding up to ~1e3-fold
+    # At most one MAF: at a random initialisation their scales (bounded by
+    # exp(3) per layer since #14, unbounded before) compound (in a chain with
+    # two unbounded ones, the outer one mapped 31.8 to 1e58), and a chain
+    # holding one is checked in float64, since one alone amplifies rounding up
+    # to ~1e3-fold
     # (2.8e-3 round-trip error at magnitude 30 in float32) while float32 leaves
     # 1.7e3 between its eps and the tolerance.
     kinds = draw(st.lists(st.sampled_from(PARTS), min_size=2, max_size=4).filter(
