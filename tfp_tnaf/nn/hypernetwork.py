@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_tnaf import checks
-from tfp_tnaf.transforms import ParamGroup
+from tfp_tnaf.transforms import ParamGroup, initial_values
 
 __all__ = ["LowRankHypernetwork", "MonotoneHypernetwork"]
 
@@ -108,8 +108,7 @@ class LowRankHypernetwork(tf_keras.layers.Layer):
         self.layout = tuple(layout)
         self.num_params = sum(group.size for group in self.layout)
         initial = lambda shape, dtype=None: tf.tile(  # noqa: E731
-            tf.concat([tf.cast(g.initializer([g.size], dtype=dtype), dtype)
-                       for g in self.layout], 0)[tf.newaxis], [self.event_size, 1])
+            initial_values(self.layout, dtype)[tf.newaxis], [self.event_size, 1])
         self.base = self.add_weight("base", shape=[self.event_size, self.num_params],
                                     dtype=self.dtype, initializer=initial)
         self.modulation = self.add_weight(

@@ -12,14 +12,14 @@ from typing import Any
 import tensorflow as tf
 
 from tfp_tnaf import checks
-from tfp_tnaf.transforms.base import LINEAR_SLOPE, MonotoneTransform, ParamGroup
+from tfp_tnaf.transforms.base import LINEAR_SLOPE, MonotoneTransform, ParamGroup, initial_values
 from tfp_tnaf.transforms.block_path import BlockPathTransform
 from tfp_tnaf.transforms.monotone_network import MonotoneNetworkTransform
 from tfp_tnaf.transforms.sigmoidal import DeepDenseSigmoidalTransform, DeepSigmoidalTransform
 
 __all__ = ["LINEAR_SLOPE", "TRANSFORMS", "BlockPathTransform", "DeepDenseSigmoidalTransform",
            "DeepSigmoidalTransform", "MonotoneNetworkTransform", "MonotoneTransform",
-           "ParamGroup", "make_transform"]
+           "ParamGroup", "initial_values", "make_transform"]
 
 # name -> (class, default layers; None: the transform has no `layers`).
 TRANSFORMS = {

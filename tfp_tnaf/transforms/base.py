@@ -16,7 +16,7 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["LINEAR_SLOPE", "MonotoneTransform", "ParamGroup", "zeros"]
+__all__ = ["LINEAR_SLOPE", "MonotoneTransform", "ParamGroup", "initial_values", "zeros"]
 
 # Default slope of the positive linear term every transform adds to its
 # output: it bounds the derivative below, keeps the numerical inverse well
@@ -50,6 +50,11 @@ class ParamGroup:
     initializer: Initializer = zeros
 
 
+def initial_values(layout, dtype: Any = tf.float32) -> tf.Tensor:
+    """One element's starting pseudo-parameters in `layout`, `[sum of sizes]`."""
+    return tf.concat([tf.cast(g.initializer([g.size], dtype=dtype), dtype) for g in layout], 0)
+
+
 class MonotoneTransform(tf.Module):
     """Base class: `y -> (x, log dx/dy)`, elementwise, strictly increasing, onto R.
 
@@ -75,8 +80,7 @@ class MonotoneTransform(tf.Module):
 
     def initial_params(self, dtype: Any = tf.float32) -> tf.Tensor:
         """One element's starting pseudo-parameters, `[num_params]`."""
-        return tf.concat([tf.cast(g.initializer([g.size], dtype=dtype), dtype)
-                          for g in self.layout], 0)
+        return initial_values(self.layout, dtype)
 
     def check_params(self, params: tf.Tensor) -> None:
         """Raises `ValueError` if the last axis of `params` is not `num_params` long."""
