@@ -67,13 +67,17 @@ ABLATION = (
     ("default, linear token embedding", "tnaf", dict(token_activation="linear"), {}),
     ("default, dropout 0.1", "tnaf", dict(dropout=0.1), {}),
     ("default, no clipping (global norm 1e6)", "tnaf", {}, dict(global_clipnorm=1e6)),
+    ("default, linear token embedding, dropout 0.1", "tnaf",
+     dict(token_activation="linear", dropout=0.1), {}),
 )
 
 
-def variants(kind: str, flows: list[str]) -> list[tuple[str, str, dict, dict]]:
-    """The runs of one data set: the registry flows, or the T-NAF ablation."""
+def variants(kind: str, flows: list[str],
+             rows: list[int] | None = None) -> list[tuple[str, str, dict, dict]]:
+    """The runs of one data set: the registry flows, or the T-NAF ablation
+    (its `rows`, by index; default all)."""
     if kind == "ablation":
-        return list(ABLATION)
+        return [ABLATION[i] for i in (range(len(ABLATION)) if rows is None else rows)]
     return [(FLOWS[name].label, name, {}, {}) for name in flows]
 
 
@@ -165,6 +169,8 @@ def _arguments(argv):
     parser.add_argument("--datasets", default=",".join(SECONDS))
     parser.add_argument("--flows", default=",".join(FLOW_NAMES))
     parser.add_argument("--variants", choices=("flows", "ablation"), default="flows")
+    parser.add_argument("--rows", help="with --variants ablation: the ablation's rows to "
+                                       "run, comma-separated indices from 0 (default all)")
     parser.add_argument("--seconds", type=float, help="one budget for every data set "
                                                       "(default: the issue's, per data set)")
     parser.add_argument("--record-every", type=float, default=10.0)
@@ -185,6 +191,7 @@ def _arguments(argv):
     if args.quick:
         args.datasets, args.seconds, args.record_every = "moons", args.seconds or 5.0, 2.0
     args.datasets, args.flows = args.datasets.split(","), args.flows.split(",")
+    args.rows = None if args.rows is None else [int(i) for i in args.rows.split(",")]
     return args
 
 
@@ -223,7 +230,7 @@ def run(args, argv) -> dict:
         seconds = args.seconds or SECONDS[dataset]
         splits = load_dataset(dataset, args.seed, args.bsds300_train if dataset == "bsds300"
                               else None, args.max_eval)
-        for label, flow, options, optimizer in variants(args.variants, args.flows):
+        for label, flow, options, optimizer in variants(args.variants, args.flows, args.rows):
             row = train(flow, options, optimizer, splits, seconds, args)
             row.update(dataset=dataset, label=label, dims=splits.train.shape[1], budget=seconds)
             result["rows"].append(row)
