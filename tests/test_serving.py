@@ -1,5 +1,6 @@
 """SavedModel export: a fitted flow serves `log_prob` and `sample` in a fresh
-process that cannot import TensorFlow Probability or tfp_tnaf."""
+process that cannot import TensorFlow Probability or tfp_tnaf, from 8 threads at
+once as from one."""
 
 import json
 import subprocess
@@ -27,8 +28,28 @@ class Refuse(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in ("tfp_tnaf", "tensorflow_probability"):
             raise ImportError(f"{name} must not be needed to serve")
 sys.meta_path.insert(0, Refuse())
+import threading
+from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
+
+def served(flow, ref, k, context, one_context, barrier=None):
+    # thread k: its own points and seed
+    if barrier is not None:
+        barrier.wait()  # all 8 threads call at once
+    log_prob = flow.log_prob(tf.constant(ref["y"] * (1 + 0.25 * k)), *context).numpy()
+    return log_prob, flow.sample(tf.constant(5), tf.constant([k, 1]), *one_context).numpy()
+
+def concurrent_calls_agree(flow, ref, context, one_context):
+    alone = [served(flow, ref, k, context, one_context) for k in range(8)]
+    barrier = threading.Barrier(8)
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda k: served(flow, ref, k, context, one_context, barrier),
+                                 range(8)))
+    for (a, b), (c, d) in zip(alone, together):
+        np.testing.assert_allclose(c, a, rtol=1e-6)
+        np.testing.assert_allclose(d, b, rtol=1e-6, atol=1e-7)
+
 for case in json.loads(sys.argv[1]):
     flow = tf.saved_model.load(case["dir"])
     ref = np.load(case["dir"] + ".npz")
@@ -50,6 +71,7 @@ for case in json.loads(sys.argv[1]):
     if not context:  # plain Python arguments, as in the README
         np.testing.assert_allclose(flow.sample(7, seed=[3, 4]), ref["samples"], rtol=1e-5,
                                    atol=1e-6)
+    concurrent_calls_agree(flow, ref, context, one_context)
     print(case["dir"], "ok")
 print("modules:", sorted(m for m in sys.modules if m.split(".")[0] in
                          ("tfp_tnaf", "tensorflow_probability")))

@@ -22,7 +22,14 @@ from tfp_tnaf.nn import (
 )
 from tfp_tnaf.roots import RootResult, RootSolver, root_diagnostics
 from tfp_tnaf.serving import ExportedFlow, export_saved_model
-from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, load_weights, save_weights
+from tfp_tnaf.training import (
+    BestWeights,
+    FlowModel,
+    ResumableTraining,
+    TimeBudget,
+    load_weights,
+    save_weights,
+)
 from tfp_tnaf.transforms import (
     BlockPathTransform,
     DeepDenseSigmoidalTransform,
@@ -57,6 +64,7 @@ __all__ = [
     "MonotoneTransform",
     "NeuralAutoregressive",
     "ParamGroup",
+    "ResumableTraining",
     "RootResult",
     "RootSolver",
     "TimeBudget",

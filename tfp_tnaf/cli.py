@@ -89,6 +89,9 @@ def _add_fit(sub) -> None:
                      choices=("default", "mirrored", "multiworker"),
                      help="tf.distribute strategy: one device, all local devices, or the "
                           "cluster in TF_CONFIG (--batch-size is then the global batch)")
+    fit.add_argument("--restart", action="store_true",
+                     help="discard an unfinished run of another configuration in the run "
+                          "folder (a killed run of the same command resumes by itself)")
     fit.add_argument("--peer-timeout", type=float, default=60.0,
                      help="multiworker: seconds to wait for the other workers")
 
@@ -106,7 +109,7 @@ def _fit(args: argparse.Namespace) -> dict:
         epochs=epochs, max_time=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
         global_clipnorm=args.global_clipnorm, seed=args.seed, samples=args.samples, out=args.out,
         jit=args.jit, verbose=args.verbose, strategy=args.strategy,
-        peer_timeout=args.peer_timeout))
+        peer_timeout=args.peer_timeout, restart=args.restart))
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
@@ -126,8 +129,11 @@ def _sample(args: argparse.Namespace) -> None:
 
     if not args.output.endswith(".npy"):
         raise runs.RunError(f"--output must be a .npy file; got {args.output!r}")
+    from tfp_tnaf.files import atomic_path
+
     samples = runs.sample(args.run, args.num_samples, args.seed)
-    np.save(args.output, samples)
+    with atomic_path(args.output) as temporary:
+        np.save(temporary, samples)
     print(f"wrote {len(samples)} samples of {args.run} (standardised units) to {args.output}")
 
 

@@ -28,10 +28,12 @@ import tf_keras
 
 from tfp_tnaf import data, plotting
 from tfp_tnaf.distribute import check_global_batch, make_strategy
+from tfp_tnaf.files import atomic_path
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import (
     BestWeights,
     FlowModel,
+    ResumableTraining,
     TimeBudget,
     load_weights,
     mean_log_prob,
@@ -68,6 +70,8 @@ class FitConfig:
       jit: compile the train step with XLA.
       verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch).
       strategy, peer_timeout: see `tfp_tnaf.distribute.make_strategy`.
+      restart: discard an unfinished run of another configuration in the run
+        folder (one of this configuration is resumed).
     """
 
     data: str = "moons"
@@ -86,6 +90,7 @@ class FitConfig:
     strategy: str = "default"
     peer_timeout: float = 60.0
     max_time: float | None = None
+    restart: bool = False
 
     def out_dir(self) -> str:
         return self.out or os.path.join("runs", f"{os.path.basename(self.data)}-{self.flow}")
@@ -142,14 +147,16 @@ def _start(config: FitConfig) -> tuple[tf.distribute.Strategy, str]:
     return strategy, out
 
 
-def _model(config: FitConfig, saved: dict, strategy):
-    """The distribution and its compiled `FlowModel`, built in the strategy's scope."""
+def _model(config: FitConfig, saved: dict, strategy, batch: np.ndarray):
+    """The distribution and its compiled `FlowModel`, built (on `batch`) in the
+    strategy's scope, so a checkpoint can restore it."""
     recipe = FLOWS[config.flow].recipe
     with strategy.scope():
         distribution = _build(saved)
         model = FlowModel(distribution)
         model.compile(recipe.optimizer(config.learning_rate, config.global_clipnorm),
                       jit_compile=config.jit)
+        model(tf.constant(batch))
     return distribution, model
 
 
@@ -169,9 +176,16 @@ def _describe(config: FitConfig, strategy) -> dict:
 def fit(config: FitConfig) -> dict:
     """Fits `config.flow` to `config.data`; writes the run folder; returns the metrics.
 
+    A checkpoint is written after every epoch to `resume/` in the run folder:
+    run the same configuration again after a kill and it continues from the
+    last completed epoch. Every file is written under a temporary name, then
+    renamed, so a kill never leaves a truncated one.
+
     Raises:
       RunError: on an unknown data set or flow, unreadable data, a bad option,
-        or a global batch that does not split across the replicas.
+        a global batch that does not split across the replicas, or an
+        unfinished run of another configuration in the folder (without
+        `config.restart`).
     """
     if config.flow not in FLOWS:
         raise RunError(f"unknown flow {config.flow!r}: choose one of {', '.join(FLOWS)}")
@@ -181,17 +195,22 @@ def fit(config: FitConfig) -> dict:
     saved = _describe(config, strategy)
     splits = _load(saved)
     saved["event_size"] = int(splits.train.shape[1])
-    distribution, model = _model(config, saved, strategy)
-    _write_json(os.path.join(out, "config.json"), saved)
     echo = print if config.verbose else (lambda *_: None)
+    _prepare_folder(out, saved, config.restart, echo)
+    distribution, model = _model(config, saved, strategy, splits.train[:1])
+    _write_json(os.path.join(out, "config.json"), saved)
     echo(f"{config.flow} on {config.data}: D={saved['event_size']}, "
          f"{count_parameters(distribution)} parameters, {len(splits.train)} training points, "
          f"{strategy.num_replicas_in_sync} replica(s)")
-    training = _train(model, splits, config)
-    save_weights(distribution, os.path.join(out, "checkpoint", "weights"))
+    # Every worker restores from the chief's checkpoint (tf_keras' BackupAndRestore).
+    resume = ResumableTraining(os.path.join(config.out_dir(), RESUME), delete_checkpoint=False)
+    training = _train(model, splits, config, resume, echo)
+    _save_weights_atomically(distribution, os.path.join(out, "checkpoint"))
     metrics = _measure(distribution, splits, config, out)
     metrics.update(training)
     _write_json(os.path.join(out, "metrics.json"), metrics)
+    if out == config.out_dir():
+        resume.delete()  # the run is complete: nothing left to resume
     echo(f"test log-likelihood: {metrics['test_log_likelihood']:.4f} +- "
          f"{metrics['test_log_likelihood_stderr']:.4f} nats (best epoch "
          f"{metrics['best_epoch']}, {metrics['steps']} steps, {metrics['train_seconds']:.1f} s"
@@ -202,24 +221,68 @@ def fit(config: FitConfig) -> dict:
     return metrics
 
 
-def _train(model: FlowModel, splits: data.Splits, config: FitConfig) -> dict:
-    """Fits `model` (best-validation weights restored, within `config.max_time`);
-    returns what `metrics.json` records of the training."""
+# A run folder's outputs other than config.json, removed before a fresh fit so
+# that a kill never leaves one run's results beside another's configuration.
+RESUME = "resume"
+_OUTPUTS = ("checkpoint", "metrics.json", "density.png", "marginals.png", "pairs.png")
+
+
+def _prepare_folder(out: str, saved: dict, restart: bool, echo) -> None:
+    """Keeps an unfinished run of the same configuration (to resume); otherwise
+    clears the folder's outputs. An unfinished run of another configuration is
+    an error unless `restart`."""
+    unfinished = tf.io.gfile.exists(os.path.join(out, RESUME))
+    if unfinished and not restart:
+        differ = _differences(os.path.join(out, "config.json"), saved)
+        if not differ:
+            echo(f"{out} holds an unfinished run of this configuration: resuming it")
+            return
+        raise RunError(f"{out} holds an unfinished run of another configuration (it differs "
+                       f"in {', '.join(differ)}): rerun that command to resume it, or pass "
+                       f"--restart to discard it")
+    for name in (RESUME, *_OUTPUTS):
+        path = os.path.join(out, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def _differences(path: str, saved: dict) -> list[str]:
+    """The settings in which the configuration at `path` differs from `saved`
+    (the verbosity and `restart` aside)."""
+    try:
+        with open(path) as f:
+            before = json.load(f)
+    except (OSError, ValueError):
+        return ["config.json (missing or unreadable)"]
+    now = json.loads(json.dumps(saved))
+    keys = sorted((set(before) | set(now)) - {"verbose", "restart"})
+    return [k for k in keys if before.get(k) != now.get(k)]
+
+
+def _train(model: FlowModel, splits: data.Splits, config: FitConfig,
+           resume: ResumableTraining, echo) -> dict:
+    """Fits `model` (best-validation weights restored, within `config.max_time`,
+    resumed from `resume`'s checkpoint if there is one); returns what
+    `metrics.json` records of the training."""
     best = BestWeights()
-    callbacks: list[tf_keras.callbacks.Callback] = [best]
-    if config.max_time is not None:
-        callbacks.append(TimeBudget(config.max_time))
+    budget = None if config.max_time is None else TimeBudget(config.max_time)
+    saved = [best] + ([budget] if budget else [])
+    resume.callbacks = saved
     start = time.perf_counter()
-    history = model.fit(splits.train, validation_data=(splits.validation,),
-                        epochs=config.epochs, batch_size=config.batch_size,
-                        callbacks=callbacks, verbose=config.verbose)
+    model.fit(splits.train, validation_data=(splits.validation,), epochs=config.epochs,
+              batch_size=config.batch_size, callbacks=[*saved, resume],
+              verbose=config.verbose)
+    if resume.resumed_from is not None:
+        echo(f"resumed after epoch {resume.resumed_from} of {config.epochs}")
     return dict(train_seconds=time.perf_counter() - start, steps=best.steps,
                 max_time=config.max_time,
-                stopped_by_time=config.max_time is not None and callbacks[-1].exhausted,
+                stopped_by_time=budget is not None and budget.exhausted,
                 stopped_non_finite=best.stopped_non_finite,
                 best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
-                best_step=best.best_step,
-                history={k: [float(v) for v in vs] for k, vs in history.history.items()})
+                best_step=best.best_step, resumed_after_epoch=resume.resumed_from,
+                history=resume.history)
 
 
 def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> dict:
@@ -242,18 +305,32 @@ def _plots(distribution, test: np.ndarray, samples: np.ndarray, out: str,
     if test.shape[1] == 2:
         log_prob = tf.function(distribution.log_prob)
         path = os.path.join(out, "density.png")
-        plotting.plot_density_2d(lambda g: log_prob(tf.constant(g)).numpy(), test, samples,
-                                 path, title=title)
+        with atomic_path(path) as temporary:
+            plotting.plot_density_2d(lambda g: log_prob(tf.constant(g)).numpy(), test, samples,
+                                     temporary, title=title)
         return [path]
     paths = [os.path.join(out, "marginals.png"), os.path.join(out, "pairs.png")]
-    plotting.plot_marginals(test, samples, paths[0], title=title)
-    plotting.plot_pairs(test, samples, paths[1], title=title)
+    for path, draw in zip(paths, (plotting.plot_marginals, plotting.plot_pairs), strict=True):
+        with atomic_path(path) as temporary:
+            draw(test, samples, temporary, title=title)
     return paths
 
 
 def _write_json(path: str, content: dict) -> None:
-    with open(path, "w") as f:
+    with atomic_path(path) as temporary, open(temporary, "w") as f:
         json.dump(content, f, indent=2)
+
+
+def _save_weights_atomically(distribution, folder: str) -> None:
+    """`save_weights` to `folder/weights`, written beside it and renamed into
+    place: a kill leaves the previous folder or none, never a partial one."""
+    temporary = folder + ".partial"
+    if tf.io.gfile.isdir(temporary):
+        tf.io.gfile.rmtree(temporary)
+    save_weights(distribution, os.path.join(temporary, "weights"))
+    if tf.io.gfile.isdir(folder):
+        tf.io.gfile.rmtree(folder)
+    os.replace(temporary, folder)
 
 
 def restore(run: str, data_dir: str | None = None) -> tuple[dict, Any]:

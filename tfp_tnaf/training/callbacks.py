@@ -88,6 +88,19 @@ class BestWeights(tf_keras.callbacks.Callback):
         if self.restore or self.stopped_non_finite:
             self.model.set_weights(self._best_weights)
 
+    def get_state(self) -> dict:
+        """What `ResumableTraining` checkpoints: the best so far, its weights included."""
+        return dict(best_value=self.best_value, best_epoch=self.best_epoch,
+                    best_step=self.best_step, steps=self.steps,
+                    stopped_non_finite=self.stopped_non_finite, weights=self._best_weights)
+
+    def set_state(self, state: dict) -> None:
+        """Continues from `get_state()`'s result (after `on_train_begin`)."""
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_step, self.steps = state["best_step"], state["steps"]
+        self.stopped_non_finite = state["stopped_non_finite"]
+        self._best_weights = list(state["weights"])
+
 
 class TimeBudget(tf_keras.callbacks.Callback):
     """Stops `fit` once `seconds` of training time have passed; can record a
@@ -167,6 +180,21 @@ class TimeBudget(tf_keras.callbacks.Callback):
         self.steps, self.seconds, self.exhausted, self.trace = 0, 0.0, False, []
         self._start, self._paused, self._paused_at = time.perf_counter(), 0.0, None
         self._next_record = self.record_every
+
+    def get_state(self) -> dict:
+        """What `ResumableTraining` checkpoints: the time spent, so the budget
+        counts across a restart, and the trace."""
+        return dict(steps=self.steps, seconds=self.seconds, exhausted=self.exhausted,
+                    trace=self.trace, next_record=self._next_record)
+
+    def set_state(self, state: dict) -> None:
+        """Continues from `get_state()`'s result (after `on_train_begin`): the
+        clock goes on from the seconds spent."""
+        self.steps, self.seconds, self.exhausted = (state["steps"], state["seconds"],
+                                                    state["exhausted"])
+        self.trace, self._next_record = list(state["trace"]), state["next_record"]
+        self._start, self._paused, self._paused_at = (time.perf_counter() - self.seconds,
+                                                      0.0, None)
 
     def elapsed(self) -> float:
         """Training time so far: wall-clock since `on_train_begin`, evaluation excluded."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,14 @@ from tfp_tnaf.numerics import log_matvec_exp, log_sech2, shared_matvec
 from tfp_tnaf.transforms.base import LINEAR_SLOPE, MonotoneTransform, ParamGroup
 
 __all__ = ["MonotoneNetworkTransform"]
+
+
+def _normal(mean: float, stddev: float) -> tf_keras.initializers.Initializer:
+    """A normal initializer seeded now from Python's `random`, which
+    `tf_keras.utils.set_random_seed` seeds: the global seed fixes it, each
+    transform built draws afresh, and every call returns the same values (so
+    a layout's initial values are one fact however often they are read)."""
+    return tf_keras.initializers.RandomNormal(mean, stddev, seed=random.randint(1, 10**9))
 
 
 class MonotoneNetworkTransform(MonotoneTransform):
@@ -46,17 +55,16 @@ class MonotoneNetworkTransform(MonotoneTransform):
         super().__init__(name=name)
         self.units = h = checks.positive_int(units, "units")
         self.linear_slope = checks.non_negative(linear_slope, "linear_slope")
-        normal = tf_keras.initializers.RandomNormal
         self.layout = (
-            ParamGroup("w1", h, normal(0.0, 0.5, seed=1)),
-            ParamGroup("b1", h, normal(0.0, 1.5, seed=2)),
-            ParamGroup("b2", h, normal(0.0, 0.5, seed=3)),
+            ParamGroup("w1", h, _normal(0.0, 0.5)),
+            ParamGroup("b1", h, _normal(0.0, 1.5)),
+            ParamGroup("b2", h, _normal(0.0, 0.5)),
             ParamGroup("w3", h, tf_keras.initializers.Constant(-math.log(h))),
             ParamGroup("b3", 1, tf_keras.initializers.Constant(0.0)),
             # softplus(c) = 0.5
             ParamGroup("c", 1, tf_keras.initializers.Constant(float(np.log(np.expm1(0.5))))),
         )
-        initializer = normal(-math.log(h), 0.1, seed=4)
+        initializer = _normal(-math.log(h), 0.1)
         self.log_mixing = tf.Variable(initializer([h, h], dtype=checks.floating_dtype(dtype)),
                                       name="log_mixing")
 
