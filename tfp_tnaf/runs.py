@@ -238,12 +238,12 @@ def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> 
 
 def _plots(distribution, test: np.ndarray, samples: np.ndarray, out: str,
            title: str) -> list[str]:
-    """2-D: density, data and samples; higher-D: marginals and pairs."""
-    if test.shape[1] == 2:
+    """1-D and 2-D: density, data and samples; higher-D: marginals and pairs."""
+    if test.shape[1] <= 2:
         log_prob = tf.function(distribution.log_prob)
         path = os.path.join(out, "density.png")
-        plotting.plot_density_2d(lambda g: log_prob(tf.constant(g)).numpy(), test, samples,
-                                 path, title=title)
+        plot = plotting.plot_density_2d if test.shape[1] == 2 else plotting.plot_density_1d
+        plot(lambda g: log_prob(tf.constant(g)).numpy(), test, samples, path, title=title)
         return [path]
     paths = [os.path.join(out, "marginals.png"), os.path.join(out, "pairs.png")]
     plotting.plot_marginals(test, samples, paths[0], title=title)
