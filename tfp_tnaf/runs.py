@@ -50,7 +50,8 @@ class FitConfig:
     """What `fit` does.
 
     Attributes:
-      data: a name of `tfp_tnaf.data.DATASETS`, or a `.npy` file `[n, D]`.
+      data: a name of `tfp_tnaf.data.DATASETS`, or a `.npy`, `.npz` or `.csv` file of
+        points `[n, D]`, checked before training (see `tfp_tnaf.data.load`).
       data_dir: the data folder (default: `tfp_tnaf.data.data_dir()`).
       flow: a name of `tfp_tnaf.models.FLOWS`.
       options: `make_flow` options (`num_flows`, `transform_units`, ...).
@@ -68,6 +69,9 @@ class FitConfig:
       jit: compile the train step with XLA.
       verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch).
       strategy, peer_timeout: see `tfp_tnaf.distribute.make_strategy`.
+      data_key: the array of an `.npz` file `data` (needed when it holds several).
+      drop_nonfinite: drop the rows of a file `data` that hold NaN or inf (and say how
+        many) instead of refusing the file.
     """
 
     data: str = "moons"
@@ -86,18 +90,22 @@ class FitConfig:
     strategy: str = "default"
     peer_timeout: float = 60.0
     max_time: float | None = None
+    data_key: str | None = None
+    drop_nonfinite: bool = False
 
     def out_dir(self) -> str:
         return self.out or os.path.join("runs", f"{os.path.basename(self.data)}-{self.flow}")
 
 
 def _load(config: dict) -> data.Splits:
-    name = config["data"]
-    if name not in data.DATASETS and not name.endswith(".npy"):
-        raise RunError(f"unknown data set {name!r}: choose one of "
-                       f"{', '.join(data.DATASETS)}, or give a path ending in .npy")
+    """The splits of a run's data, checked (see `tfp_tnaf.data.load`); dropped rows are said
+    once, unless `verbose` is 0."""
+    report = print if config.get("verbose", 1) else (lambda _: None)
     try:
-        return data.load(name, data_dir=config.get("data_dir"), seed=config["seed"])
+        return data.load(config["data"], data_dir=config.get("data_dir"), seed=config["seed"],
+                         key=config.get("data_key"),
+                         drop_nonfinite=config.get("drop_nonfinite", False),
+                         batch_size=config.get("batch_size", 1), report=report)
     except (FileNotFoundError, ValueError) as error:
         raise RunError(str(error)) from error
 
