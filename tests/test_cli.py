@@ -76,6 +76,24 @@ def test_higher_dimensional_npy_gets_marginal_and_pair_plots(tmp_path):
     assert {"marginals.png", "pairs.png"} <= set(os.listdir(out))
 
 
+def test_one_dimensional_npy_trains_evaluates_and_plots(tmp_path, capsys):
+    # D=1: an [n, 1] array (a 1-D array is refused as ambiguous; see test_hostile_inputs).
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(-2.0, 0.5, 200), rng.normal(1.0, 1.0, 200)])[:, None]
+    np.save(tmp_path / "line.npy", points)
+    out = tmp_path / "run"
+    code, output = run("fit", "--data", str(tmp_path / "line.npy"), "--flow", "naf",
+                       "--hidden-units", "8", *TINY, "--out", str(out))
+    assert code == 0 and "Traceback" not in output, output
+    assert "D=1" in output and set(os.listdir(out)) >= {"density.png", "metrics.json"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["plots"] == [str(out / "density.png")] and metrics["samples_finite"]
+    assert (out / "density.png").stat().st_size > 10_000
+    cli.main(["evaluate", "--run", str(out)])  # in-process: no second interpreter start-up
+    output = capsys.readouterr().out
+    assert f"test log-likelihood {metrics['test_log_likelihood']:.4f}" in output
+
+
 def run_in_process(capsys, *args):
     """`cli.main(ARGS)` -> (exit code, stdout + stderr): no interpreter start-up
     per case, and any exception other than a usage error fails the test."""

@@ -296,3 +296,135 @@ def test_load_unknown_name():
         load("mnist")
     for name in DATASETS:
         assert name in str(info.value)
+
+
+# --- a user's file of points (.npy, .npz, .csv), checked before use ------------------------------
+
+
+def _points(rows: int = 200, dims: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).normal(3.0, 2.0, size=(rows, dims))
+
+
+def test_load_csv_with_and_without_a_header(tmp_path):
+    points = _points()
+    np.save(tmp_path / "points.npy", points)
+    np.savetxt(tmp_path / "plain.csv", points, delimiter=",")
+    np.savetxt(tmp_path / "named.csv", points, delimiter=",", header="a,b,c", comments="")
+    reference = load(str(tmp_path / "points.npy"))
+    # The header is not a row; without one, the first row is data (200 rows either way).
+    assert _equal(load(str(tmp_path / "plain.csv")), reference)
+    assert _equal(load(str(tmp_path / "named.csv")), reference)
+    np.savetxt(tmp_path / "one.csv", points[:, :1], delimiter=",", header="x", comments="")
+    assert [s.shape for s in load(str(tmp_path / "one.csv"))] == [(160, 1), (20, 1), (20, 1)]
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,oops\n")
+    with pytest.raises(ValueError, match=r"bad.csv is not a readable CSV file of numbers "
+                                         r"\(ValueError: .*oops"):
+        load(str(tmp_path / "bad.csv"))
+    (tmp_path / "ragged.csv").write_text("a,b,c\n" + "1,2\n" * 20)
+    with pytest.raises(ValueError, match="its header names 3 columns, its rows hold 2"):
+        load(str(tmp_path / "ragged.csv"))
+
+
+def test_load_npz_by_key(tmp_path):
+    points = _points()
+    np.save(tmp_path / "points.npy", points)
+    np.savez(tmp_path / "one.npz", points=points)
+    np.savez(tmp_path / "several.npz", a=points, b=points[:, :2])
+    reference = load(str(tmp_path / "points.npy"))
+    assert _equal(load(str(tmp_path / "one.npz")), reference)  # one array: no key needed
+    assert _equal(load(str(tmp_path / "several.npz"), key="a"), reference)
+    assert load(str(tmp_path / "several.npz"), key="b").train.shape == (160, 2)
+    several = tmp_path / "several.npz"
+    with pytest.raises(ValueError) as info:
+        load(str(several))
+    assert str(info.value) == (f"{several} holds 2 arrays ('a', 'b'); choose one with "
+                               f"--data-key NAME")
+    with pytest.raises(ValueError, match="has no array 'c'; its arrays are 'a', 'b'"):
+        load(str(several), key="c")
+    with pytest.raises(ValueError, match=r"names an array of an .npz file; .*points.npy"):
+        load(str(tmp_path / "points.npy"), key="a")
+
+
+def test_non_finite_rows_are_counted_or_dropped(tmp_path):
+    points = _points()
+    points[[7, 50, 51], [0, 2, 1]] = [np.nan, np.inf, -np.inf]
+    path = tmp_path / "points.npy"
+    np.save(path, points)
+    with pytest.raises(ValueError) as info:
+        load(str(path))
+    assert str(info.value) == (f"{path} has NaN or inf in 3 of its 200 rows (the first is row 7, "
+                               f"counting from 0); remove those rows, or drop them with "
+                               f"--drop-nonfinite")
+    said = []
+    splits = load(str(path), drop_nonfinite=True, report=said.append)
+    assert said == [f"dropped 3 of the 200 rows of {path}: they hold NaN or inf"]
+    assert sum(len(s) for s in splits) == 197 and all(np.all(np.isfinite(s)) for s in splits)
+    with pytest.warns(UserWarning, match="dropped 3 of the 200 rows"):
+        load(str(path), drop_nonfinite=True)  # in Python, by default a warning
+
+
+def test_constant_columns_are_named(tmp_path):
+    points = _points(dims=4)
+    points[:, 1] = 5.0
+    np.save(tmp_path / "points.npy", points)
+    with pytest.raises(ValueError, match=r"points.npy: column 1 holds one value \(5\) in every "
+                                         r"row; drop it \(a flow needs spread in every column\)"):
+        load(str(tmp_path / "points.npy"))
+    points[:, 3] = 0.0
+    np.savetxt(tmp_path / "named.csv", points, delimiter=",", header="a,b,c,d", comments="")
+    with pytest.raises(ValueError, match=r"named.csv: columns 1 \('b'\), 3 \('d'\) each hold one "
+                                         r"value in every row; drop them"):
+        load(str(tmp_path / "named.csv"))
+    # Constant in the training rows only: as degenerate for the fit, and said so.
+    points = _points(rows=20, dims=2)
+    points[:, 1] = 1.0
+    points[np.random.default_rng(0).permutation(20)[0], 1] = 2.0  # a test row (seed 0)
+    np.save(tmp_path / "almost.npy", points)
+    with pytest.raises(ValueError, match=r"the training split of .*almost.npy: column 1 holds"):
+        load(str(tmp_path / "almost.npy"))
+
+
+def test_too_few_rows_for_the_split_or_the_batch(tmp_path):
+    path = tmp_path / "points.npy"
+    np.save(path, _points(rows=9))
+    with pytest.raises(ValueError) as info:
+        load(str(path))
+    assert str(info.value) == (f"{path} has 9 rows; it needs at least 10 to split them 80/10/10 "
+                               f"into training, validation and test rows")
+    np.save(path, _points(rows=247))
+    with pytest.raises(ValueError, match=r"has 247 rows; it needs at least 248 for an 80/10/10 "
+                                         r"split with one batch of 200 training rows"):
+        load(str(path), batch_size=200)
+    np.save(path, _points(rows=248))
+    assert len(load(str(path), batch_size=200).train) == 200
+    for batch_size in range(1, 400):  # the fewest rows that give a batch of training rows
+        needed = data._rows_needed(batch_size)
+        train = needed - 2 * (needed // 10)
+        fewer = needed - 1 - 2 * ((needed - 1) // 10)
+        assert train >= batch_size and (needed == 10 or fewer < batch_size)
+
+
+def test_pickled_and_one_dimensional_arrays_are_refused(tmp_path):
+    marker = tmp_path / "marker"
+    evil = np.array([_Evil(marker), 1.0], dtype=object)
+    np.save(tmp_path / "objects.npy", evil, allow_pickle=True)
+    np.savez(tmp_path / "objects.npz", points=evil)
+    with open(tmp_path / "pickle.npy", "wb") as f:
+        pickle.dump(_Evil(marker), f)
+    refused = "refused and never unpickled"
+    with pytest.raises(ValueError, match=f"objects.npy holds an object array.*{refused}"):
+        load(str(tmp_path / "objects.npy"))
+    with pytest.raises(ValueError, match=rf"objects.npz \(array 'points'\) holds an object .*"
+                                         rf"{refused}"):
+        load(str(tmp_path / "objects.npz"))
+    with pytest.raises(ValueError, match=f"pickle.npy is not a NumPy .npy array file: NumPy "
+                                         f"would read it as a pickle, {refused}"):
+        load(str(tmp_path / "pickle.npy"))
+    assert not marker.exists()
+    np.save(tmp_path / "flat.npy", np.arange(30.0))
+    with pytest.raises(ValueError, match=r"holds a 1-D array of 30 values; data must be 2-D, "
+                                         r"\[num_points, num_dims\]: for 30 points of one "
+                                         r"dimension, save x.reshape\(-1, 1\)"):
+        load(str(tmp_path / "flat.npy"))
+    np.save(tmp_path / "column.npy", np.arange(30.0)[:, None])
+    assert load(str(tmp_path / "column.npy")).train.shape == (24, 1)

@@ -1,6 +1,10 @@
 """Hostile inputs: each gives a correct finite answer or a clear error (with
 `validate_args=True`), never a silent wrong number. Without validation,
-non-finite values stay in their own rows (README, "Bad input")."""
+non-finite values stay in their own rows (README, "Bad input"). Hostile data
+files given to `tfp-tnaf fit --data` get a one-line error, never a traceback."""
+
+import json
+import pickle
 
 import numpy as np
 import pytest
@@ -8,7 +12,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.support.flows import FLOWS, make_flow, normal_base
-from tfp_tnaf import DeepSigmoidal
+from tests.test_cli import TINY, run, run_in_process
+from tests.test_data import _Evil  # unpickled, it creates a file
+from tfp_tnaf import DeepSigmoidal, cli
 
 tfd = tfp.distributions
 NAMES = list(FLOWS)
@@ -128,3 +134,135 @@ def test_elementwise_transform_hostile_inputs():
     assert np.isnan(out[0]) and out[1] == np.inf and out[2] == -np.inf
     assert np.all(np.isfinite(out[3:]))
     assert plain.inverse(tf.zeros([0])).shape == (0,)
+
+
+# --- hostile data files on the command line ----------------------------------------------------
+
+
+def _points(rows=300, dims=2):
+    return np.random.default_rng(0).normal(size=(rows, dims))
+
+
+def _write_hostile(kind, folder):
+    """Writes a hostile data file of `kind` into `folder`; returns its path and the error
+    that `tfp-tnaf fit` must give (after `tfp-tnaf: error: `)."""
+    points, path = _points(), folder / f"{kind}.npy"
+    refused = "refused and never unpickled (allow_pickle=False: unpickling can run code)"
+    if kind == "nan":
+        points[[4, 90]] = np.nan
+        expected = (f"{path} has NaN or inf in 2 of its 300 rows (the first is row 4, counting "
+                    f"from 0); remove those rows, or drop them with --drop-nonfinite")
+    elif kind == "inf":
+        points[299, 1] = -np.inf
+        expected = (f"{path} has NaN or inf in 1 of its 300 rows (the first is row 299, "
+                    f"counting from 0); remove those rows, or drop them with --drop-nonfinite")
+    elif kind == "constant":
+        points[:, 1] = 5.0
+        expected = (f"{path}: column 1 holds one value (5) in every row; drop it (a flow needs "
+                    f"spread in every column)")
+    elif kind == "few":
+        points = points[:7]
+        expected = (f"{path} has 7 rows; it needs at least 10 to split them 80/10/10 into "
+                    f"training, validation and test rows")
+    elif kind == "batch":
+        points = points[:100]
+        expected = (f"{path} has 100 rows; it needs at least 248 for an 80/10/10 split with one "
+                    f"batch of 200 training rows (pass a smaller --batch-size to need fewer)")
+    elif kind == "flat":
+        points = points[:, 0]
+        expected = (f"{path} holds a 1-D array of 300 values; data must be 2-D, [num_points, "
+                    f"num_dims]: for 300 points of one dimension, save x.reshape(-1, 1)")
+    if kind == "constant-csv":
+        path = folder / "named.csv"
+        points[:, 1] = 0.0
+        np.savetxt(path, points, delimiter=",", header="height,zero", comments="")
+        expected = (f"{path}: column 1 ('zero') holds one value (0) in every row; drop it (a "
+                    f"flow needs spread in every column)")
+    elif kind == "object":
+        np.save(path, np.array([_Evil(folder / "marker"), 1.0], dtype=object), allow_pickle=True)
+        expected = f"{path} holds an object array (pickled Python objects), {refused}; " \
+                   f"save an array of numbers"
+    elif kind == "object-npz":
+        path = folder / "objects.npz"
+        np.savez(path, points=np.array([_Evil(folder / "marker"), 1.0], dtype=object))
+        expected = f"{path} (array 'points') holds an object array (pickled Python objects), " \
+                   f"{refused}; save an array of numbers"
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps(_Evil(folder / "marker")))
+        expected = f"{path} is not a NumPy .npy array file: NumPy would read it as a pickle, " \
+                   f"{refused}"
+    elif kind == "several-npz":
+        path = folder / "several.npz"
+        np.savez(path, train=points, extra=points[:, :1])
+        expected = f"{path} holds 2 arrays ('train', 'extra'); choose one with --data-key NAME"
+    else:
+        np.save(path, points)
+    return path, expected
+
+
+HOSTILE = ["nan", "inf", "constant", "constant-csv", "few", "batch", "flat", "object",
+           "object-npz", "pickle", "several-npz"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_data_files_get_a_one_line_error(kind, tmp_path, capsys):
+    path, expected = _write_hostile(kind, tmp_path)
+    # In-process: an exception other than the CLI's own exit fails the test.
+    batch = ["--batch-size", "8"] if kind == "few" else []  # 10 rows split; 10 hold a batch
+    code, output = run_in_process(capsys, "fit", "--data", str(path), "--out",
+                                  str(tmp_path / "run"), *TINY, *batch)
+    assert code == 2 and output.splitlines()[-1] == f"tfp-tnaf: error: {expected}", output
+    assert "Traceback" not in output
+    assert not (tmp_path / "marker").exists()  # no pickle was run
+
+
+def test_a_pickled_data_file_is_refused_by_the_real_command(tmp_path):
+    path, expected = _write_hostile("object", tmp_path)
+    code, output = run("fit", "--data", str(path), "--out", str(tmp_path / "run"), *TINY)
+    assert code == 2 and f"tfp-tnaf: error: {expected}\n" in output, output
+    assert "Traceback" not in output and not (tmp_path / "marker").exists()
+
+
+def test_npz_key_errors_are_explained(tmp_path, capsys):
+    path = tmp_path / "several.npz"
+    np.savez(path, a=_points(), b=_points())
+    code, output = run_in_process(capsys, "fit", "--data", str(path), "--data-key", "c",
+                                  "--out", str(tmp_path / "run"))
+    assert code == 2 and output.endswith(
+        f"tfp-tnaf: error: {path} has no array 'c'; its arrays are 'a', 'b'\n")
+    code, output = run_in_process(capsys, "fit", "--data", "moons", "--data-key", "a",
+                                  "--out", str(tmp_path / "run"))
+    assert code == 2 and output.endswith(
+        "tfp-tnaf: error: --data-key (key=) names an array of an .npz file; 'moons' is not one\n")
+
+
+FAST = [*TINY[:TINY.index("--epochs")], "--epochs", "1", "--samples", "50", "--verbose", "0",
+        "--flow", "naf", "--hidden-units", "8"]
+
+
+def _fit(capsys, tmp_path, *args) -> tuple[str, dict]:
+    """`tfp-tnaf fit ARGS` in-process on tiny settings -> (its output, its config.json)."""
+    out = tmp_path / "run"
+    cli.main(["fit", *FAST, "--out", str(out), *args])
+    return capsys.readouterr().out, json.loads((out / "config.json").read_text())
+
+
+def test_user_files_train_csv_with_header_and_dropped_rows_npz_by_key(tmp_path, capsys):
+    points = _points(dims=3)
+    points[[10, 20], [0, 2]] = np.nan
+    named = tmp_path / "named.csv"
+    np.savetxt(named, points, delimiter=",", header="a,b,c", comments="")
+    output, config = _fit(capsys, tmp_path, "--data", str(named), "--drop-nonfinite",
+                          "--verbose", "2")
+    dropped = f"dropped 2 of the 300 rows of {named}: they hold NaN or inf"
+    assert output.count(dropped) == 1 and "Traceback" not in output
+    assert f"naf on {named}: D=3" in output and "240 training points" in output  # 298 rows
+    assert config["drop_nonfinite"] and config["event_size"] == 3
+    plain = tmp_path / "plain.csv"
+    np.savetxt(plain, _points(dims=2), delimiter=",")  # no header: 300 rows of data
+    _, config = _fit(capsys, tmp_path, "--data", str(plain))
+    assert config["event_size"] == 2
+    several = tmp_path / "several.npz"
+    np.savez(several, a=_points(dims=3), b=_points(dims=1))
+    _, config = _fit(capsys, tmp_path, "--data", str(several), "--data-key", "b")
+    assert config["event_size"] == 1 and config["data_key"] == "b"

@@ -60,7 +60,13 @@ def _add_fit(sub) -> None:
 
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
-                     help=f"one of {', '.join(DATASETS)}, or a file.npy of shape [n, D]")
+                     help=f"one of {', '.join(DATASETS)}, or a file of points [n, D]: .npy, "
+                          f".npz or .csv (with or without a header row)")
+    fit.add_argument("--data-key", metavar="NAME",
+                     help="the array of an .npz file (needed when it holds several)")
+    fit.add_argument("--drop-nonfinite", action="store_true",
+                     help="drop the rows of a data file that hold NaN or inf (and say how "
+                          "many) instead of refusing the file")
     fit.add_argument("--data-dir", help="the data folder (default: $TFP_TNAF_DATA, "
                                         "then ../shared/data next to the repository)")
     fit.add_argument("--flow", default="tnaf", choices=FLOW_NAMES)
@@ -109,7 +115,8 @@ def _fit(args: argparse.Namespace) -> dict:
         epochs=epochs, max_time=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
         global_clipnorm=args.global_clipnorm, seed=args.seed, samples=args.samples, out=args.out,
         jit=args.jit, verbose=args.verbose, strategy=args.strategy,
-        peer_timeout=args.peer_timeout, restart=args.restart))
+        peer_timeout=args.peer_timeout, data_key=args.data_key,
+        drop_nonfinite=args.drop_nonfinite, restart=args.restart))
 
 
 def _evaluate(args: argparse.Namespace) -> dict:

@@ -4,24 +4,28 @@ The files live in a data folder (see `data_dir`), laid out as in `../shared/data
 `siggraph/siggraph.pkl`, `miniboone/{val,test}.npy`, `BSDS300/images/{train,test}/*.jpg` and
 `BSDS300/ROTATED_TRAIN.txt`. Every loader checks what it reads and raises `FileNotFoundError`
 (missing file) or `ValueError` (unreadable file, wrong shape) rather than return wrong data.
+A user's own file of points (`.npy`, `.npz`, `.csv`) is checked the same way (see `load`).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import pathlib
 import pickle
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["DATASETS", "DATA_ENV", "Splits", "bsds300", "data_dir", "digits", "load", "miniboone",
-           "siggraph", "standardise", "two_moons"]
+__all__ = ["DATASETS", "DATA_ENV", "FILE_TYPES", "Splits", "bsds300", "data_dir", "digits", "load",
+           "miniboone", "siggraph", "standardise", "two_moons"]
 
 DATA_ENV = "TFP_TNAF_DATA"
 DATASETS = ("moons", "siggraph", "miniboone", "bsds300", "digits")
+FILE_TYPES = (".npy", ".npz", ".csv")  # a user's file of points; see `load`
 
 PathLike = str | os.PathLike
 _HOW = (f"pass the data folder as `data_dir=` (`--data-dir` on the command line) or set the "
@@ -108,10 +112,26 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
-def _finite(array: np.ndarray, path: pathlib.Path) -> np.ndarray:
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{path} holds non-finite values (NaN or inf)")
-    return array
+def _finite_rows(points: np.ndarray, source: str, drop: bool = False,
+                 report: Callable[[str], None] | None = None) -> np.ndarray:
+    """`points` [n, D] if every value is finite; else an error saying how many rows hold NaN or
+    inf and the first of them, or, with `drop`, the other rows (and `report` says how many
+    were dropped)."""
+    bad = ~np.all(np.isfinite(points), axis=1)
+    count = int(bad.sum())
+    if not count:
+        return points
+    if not drop:
+        raise ValueError(f"{source} has NaN or inf in {count} of its {len(points)} rows (the first "
+                         f"is row {int(np.argmax(bad))}, counting from 0); remove those rows, or "
+                         f"drop them with --drop-nonfinite")
+    (report or _warn)(f"dropped {count} of the {len(points)} rows of {source}: "
+                      f"they hold NaN or inf")
+    return points[~bad]
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=5)  # the caller of `load`
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,22 +158,60 @@ def siggraph(data_dir: PathLike | None = None, num_validation: int = 1000, num_t
             and all(isinstance(v, float | int) and not isinstance(v, bool) for v in p)
             for p in content):
         raise ValueError(f"{expected}; found {type(content).__name__} with other content")
-    points = _finite(np.asarray(content, dtype=np.float64).reshape(-1, 2), path)
+    points = _finite_rows(np.asarray(content, dtype=np.float64).reshape(-1, 2), str(path))
     return _float32(standardise(_split(points, num_validation, num_test, seed)))
 
 
-def _load_npy(path: pathlib.Path) -> np.ndarray:
+_REFUSED = "refused and never unpickled (allow_pickle=False: unpickling can run code)"
+
+
+def _read(source: str, kind: str, read: Callable[[], Any]) -> Any:
+    """`read()`, any failure a one-line ValueError naming `source` and the `kind` of file
+    expected. NumPy refuses pickled data (allow_pickle=False): that is said plainly."""
     try:
+        return read()
+    except Exception as err:  # a broken file can raise almost anything; none of it is data
+        text = str(err).strip()
+        if text.startswith("Object arrays"):
+            raise ValueError(f"{source} holds an object array (pickled Python objects), "
+                             f"{_REFUSED}; save an array of numbers") from err
+        if "pickled" in text:
+            raise ValueError(f"{source} is not a NumPy {kind}: NumPy would read it as a pickle, "
+                             f"{_REFUSED}") from err
+        first = (text.splitlines() or [""])[0]
+        raise ValueError(f"{source} is not a readable {kind} ({type(err).__name__}: "
+                         f"{first})") from err
+
+
+def _read_npy(path: pathlib.Path) -> np.ndarray:
+    def read() -> np.ndarray:
         array = np.load(path, allow_pickle=False)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable .npy array file "
-                         f"({type(err).__name__}: {err})") from err
-    if not isinstance(array, np.ndarray) or array.ndim != 2:
-        raise ValueError(f"{path} must hold a 2-D array of shape [num_points, num_dims]; "
-                         f"found shape {getattr(array, 'shape', None)}")
+        if not isinstance(array, np.ndarray):
+            array.close()
+            raise ValueError("it is an .npz archive: name it .npz")
+        return array
+
+    return _read(str(path), ".npy array file", read)
+
+
+def _matrix(array: np.ndarray, source: str) -> np.ndarray:
+    """`array` as float64 [num_points, num_dims]: 2-D and real. A 1-D array is refused, not
+    guessed at: it may be n points of one dimension or a flattened [n, D] array."""
+    if array.ndim == 1:
+        raise ValueError(f"{source} holds a 1-D array of {len(array)} values; data must be 2-D, "
+                         f"[num_points, num_dims]: for {len(array)} points of one dimension, "
+                         f"save x.reshape(-1, 1)")
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise ValueError(f"{source} must hold a 2-D array of shape [num_points, num_dims]; "
+                         f"found shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{path} must hold real numbers; found dtype {array.dtype}")
-    return _finite(array.astype(np.float64), path)
+        raise ValueError(f"{source} must hold real numbers; found dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
+def _load_npy(path: pathlib.Path) -> np.ndarray:
+    """A `.npy` file of finite real numbers [num_points, num_dims], as float64."""
+    return _finite_rows(_matrix(_read_npy(path), str(path)), str(path))
 
 
 def miniboone(data_dir: PathLike | None = None, validation_fraction: float = 0.1,
@@ -316,32 +374,150 @@ def digits(num_validation: int = 150, num_test: int = 300, seed: int = 0) -> Spl
     return _float32(standardise(_split(points, num_validation, num_test, rng)))
 
 
-def _npy(path: pathlib.Path, seed: int = 0) -> Splits:
-    """A user's [num_points, num_dims] array, shuffled, split 80/10/10 and standardised."""
+# ---------------------------------------------------------------------------------------------
+# A user's file of points, checked before use.
+
+
+def _numbers(row: list[str]) -> bool:
+    try:
+        [float(value) for value in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: pathlib.Path) -> tuple[np.ndarray, list[str] | None]:
+    """A comma-separated file of numbers and its column names: its first row if that row does
+    not parse as numbers (a header), else None."""
+    def first_row() -> list[str]:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f), [])
+
+    first = _read(str(path), "CSV file", first_row)
+    names = None if _numbers(first) else [name.strip() for name in first]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no rows: said by the check of the number of rows
+        array = _read(str(path), "CSV file of numbers", lambda: np.loadtxt(
+            path, delimiter=",", skiprows=int(names is not None), ndmin=2, quotechar='"',
+            encoding="utf-8-sig"))
+    if names is not None and len(array) and len(names) != array.shape[1]:
+        raise ValueError(f"{path}: its header names {len(names)} columns, its rows hold "
+                         f"{array.shape[1]}")
+    return array, names
+
+
+def _read_npz(path: pathlib.Path, key: str | None) -> tuple[np.ndarray, str]:
+    """The array `key` of an `.npz` archive (its only array if `key` is None) and its name."""
+    archive = _read(str(path), ".npz archive", lambda: np.load(path, allow_pickle=False))
+    if isinstance(archive, np.ndarray):
+        raise ValueError(f"{path} holds one .npy array, not an .npz archive: name it .npy")
+    with archive:
+        keys = list(archive.files)
+        listed = ", ".join(repr(k) for k in keys)
+        if key is None and len(keys) != 1:
+            raise ValueError(f"{path} holds no arrays" if not keys else
+                             f"{path} holds {len(keys)} arrays ({listed}); choose one with "
+                             f"--data-key NAME")
+        key = keys[0] if key is None else key
+        if key not in keys:
+            raise ValueError(f"{path} has no array {key!r}; its arrays are {listed}")
+        return _read(f"{path} (array {key!r})", "array", lambda: archive[key]), key
+
+
+def _read_points(path: pathlib.Path, key: str | None
+                 ) -> tuple[np.ndarray, str, list[str] | None]:
+    """The array of a user's file, its name in messages and its column names (CSV header)."""
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
-    points = _load_npy(path)
-    if len(points) < 10:
-        raise ValueError(f"{path} needs at least 10 points to split 80/10/10; "
-                         f"found shape {points.shape}")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        array, key = _read_npz(path, key)
+        return array, f"{path} (array {key!r})", None
+    if suffix == ".csv":
+        array, names = _read_csv(path)
+        return array, str(path), names
+    return _read_npy(path), str(path), None
+
+
+def _rows_needed(batch_size: int) -> int:
+    """The fewest rows whose 80/10/10 split (`_file_splits`) holds a batch of training rows."""
+    rows = max(10, batch_size)
+    while rows - 2 * (rows // 10) < batch_size:
+        rows += 1
+    return rows
+
+
+def _enough_rows(num_rows: int, batch_size: int, source: str) -> None:
+    needed = _rows_needed(batch_size)
+    if num_rows >= needed:
+        return
+    why = ("to split them 80/10/10 into training, validation and test rows" if needed == 10
+           else f"for an 80/10/10 split with one batch of {batch_size} training rows (pass a "
+                f"smaller --batch-size to need fewer)")
+    raise ValueError(f"{source} has {num_rows} rows; it needs at least {needed} {why}")
+
+
+def _varying_columns(points: np.ndarray, source: str, names: list[str] | None = None) -> None:
+    """An error naming every constant column of `points` [n >= 1, D]: a flow's density of a
+    column without spread is degenerate."""
+    constant = np.flatnonzero(np.all(points == points[:1], axis=0))
+    if not constant.size:
+        return
+    listed = ", ".join(str(k) if names is None else f"{k} ({names[k]!r})" for k in constant)
+    what = (f"column {listed} holds one value ({points[0, constant[0]]:g}) in every row; drop it"
+            if constant.size == 1 else f"columns {listed} each hold one value in every row; "
+                                       f"drop them")
+    raise ValueError(f"{source}: {what} (a flow needs spread in every column)")
+
+
+def _file_splits(path: pathlib.Path, seed: int = 0, key: str | None = None,
+                 drop_nonfinite: bool = False, batch_size: int = 1,
+                 report: Callable[[str], None] | None = None) -> Splits:
+    """A user's file of points, checked, shuffled, split 80/10/10 and standardised."""
+    array, source, names = _read_points(path, key)
+    points = _finite_rows(_matrix(array, source), source, drop_nonfinite, report)
+    _enough_rows(len(points), batch_size, source)
+    _varying_columns(points, source, names)
     num = len(points) // 10
-    return _float32(standardise(_split(points, num, num, seed)))
+    splits = _split(points, num, num, seed)
+    _varying_columns(splits.train, f"the training split of {source}", names)
+    return _float32(standardise(splits))
 
 
-def load(name: str, data_dir: PathLike | None = None, seed: int = 0, **sizes: Any) -> Splits:
-    """Loads a data set by name (one of `DATASETS`) or from a `.npy` file of shape [n, D].
+def load(name: str, data_dir: PathLike | None = None, seed: int = 0, *,
+         key: str | None = None, drop_nonfinite: bool = False, batch_size: int = 1,
+         report: Callable[[str], None] | None = None, **sizes: Any) -> Splits:
+    """Loads a data set by name (one of `DATASETS`) or from a file of points (`FILE_TYPES`).
 
-    `**sizes` go to the loader, e.g. `load("bsds300", num_train=100_000)`.
+    A file holds points `[num_points, num_dims]`: a `.npy` array; an `.npz` archive's array
+    `key` (`key` may be left out when it holds one array); or a `.csv` of numbers, with or
+    without a header row (a first row that does not parse as numbers names the columns). A
+    1-D array is refused (it may be n points or one flattened point): save one dimension as
+    `[n, 1]`; a one-column CSV is `[n, 1]`. Pickled (object) arrays are refused and never
+    unpickled. The file must hold real numbers, no NaN or inf (`drop_nonfinite=True` drops
+    such rows and tells `report`, by default a `UserWarning`), no constant column, and at least
+    10 rows, and enough that the training split holds one batch of `batch_size`. It is then
+    shuffled with `seed`, split 80/10/10 (train, validation, test) and standardised with the
+    training statistics.
+
+    `**sizes` go to a named data set's loader, e.g. `load("bsds300", num_train=100_000)`.
+
+    Raises:
+      FileNotFoundError: a missing file or data folder.
+      ValueError: an unknown name, or a file that fails a check (the message says which).
     """
     name = os.fspath(name)
-    if name.endswith(".npy"):
-        return _npy(pathlib.Path(name).expanduser(), seed=seed, **sizes)
+    if key is not None and not name.lower().endswith(".npz"):
+        raise ValueError(f"--data-key (key=) names an array of an .npz file; {name!r} is not one")
+    if name.lower().endswith(FILE_TYPES):
+        return _file_splits(pathlib.Path(name).expanduser(), seed, key, drop_nonfinite,
+                            batch_size, report, **sizes)
     loaders: dict[str, Callable[..., Splits]] = {
         "moons": two_moons, "siggraph": siggraph, "miniboone": miniboone, "bsds300": bsds300,
         "digits": digits}
     if name not in loaders:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} "
-                         f"or give a path ending in .npy")
+                         f"or give a file ending in {', '.join(FILE_TYPES)}")
     if name in ("moons", "digits"):
         return loaders[name](seed=seed, **sizes)
     return loaders[name](data_dir=data_dir, seed=seed, **sizes)

@@ -1,4 +1,5 @@
-"""Figures of a fitted flow: a 2-D density next to data and samples; marginals and pairs."""
+"""Figures of a fitted flow: a 1-D or 2-D density next to data and samples; marginals and
+pairs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["plot_densities", "plot_density_2d", "plot_marginals", "plot_pairs"]
+__all__ = ["plot_densities", "plot_density_1d", "plot_density_2d", "plot_marginals",
+           "plot_pairs"]
 
 
 def _figure(rows: int, cols: int, width: float, height: float, **kwargs):
@@ -74,6 +76,29 @@ def plot_density_2d(log_prob: Callable[[np.ndarray], np.ndarray], data: np.ndarr
     fig.savefig(path, dpi=90)
 
 
+def plot_density_1d(log_prob: Callable[[np.ndarray], np.ndarray], data: np.ndarray,
+                    samples: np.ndarray, path: str | os.PathLike, resolution: int = 400,
+                    title: str = "") -> None:
+    """One panel for 1-D points `[n, 1]`: the density `exp(log_prob)` on a line over the bulk
+    of `data`, against histograms of the data and of the (finite) samples."""
+    low, high = np.percentile(data[:, 0], [0.5, 99.5])
+    margin = 0.15 * (high - low) if high > low else 1.0
+    line = np.linspace(low - margin, high + margin, resolution).astype(data.dtype)
+    density = np.exp(log_prob(line[:, None]))
+    bins = np.linspace(line[0], line[-1], int(np.clip(2 * np.sqrt(len(data)), 10, 60)) + 1)
+    fig, axes = _figure(1, 1, 6.4, 4.2)
+    ax = axes[0, 0]
+    for points, name in ((data, "data"), (samples, "samples")):
+        values = points[np.isfinite(points[:, 0]), 0]
+        ax.hist(values, bins=bins, density=True, alpha=0.45, label=f"{name} ({len(values)})")
+    ax.plot(line, density, color="black", linewidth=1.5, label="density")
+    ax.set_xlim(line[0], line[-1])
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
 def plot_marginals(data: np.ndarray, samples: np.ndarray, path: str | os.PathLike,
                    max_dims: int = 16, title: str = "") -> None:
     """Histograms of the first `max_dims` marginals, data against samples."""
@@ -100,6 +125,9 @@ def plot_pairs(data: np.ndarray, samples: np.ndarray, path: str | os.PathLike,
                title: str = "") -> None:
     """Scatter plots of a few pairs of dimensions, data (top) against samples (bottom)."""
     pairs = tuple(p for p in pairs if max(p) < data.shape[1])
+    if not pairs:
+        raise ValueError(f"no pair of dimensions to plot in {data.shape[1]}-D points "
+                         f"(plot_density_1d shows one dimension)")
     fig, axes = _figure(2, len(pairs), 3.6, 3.5)
     for j, (a, b) in enumerate(pairs):
         for i, (points, name) in enumerate(((data, "data"), (samples, "samples"))):

@@ -52,7 +52,8 @@ class FitConfig:
     """What `fit` does.
 
     Attributes:
-      data: a name of `tfp_tnaf.data.DATASETS`, or a `.npy` file `[n, D]`.
+      data: a name of `tfp_tnaf.data.DATASETS`, or a `.npy`, `.npz` or `.csv` file of
+        points `[n, D]`, checked before training (see `tfp_tnaf.data.load`).
       data_dir: the data folder (default: `tfp_tnaf.data.data_dir()`).
       flow: a name of `tfp_tnaf.models.FLOWS`.
       options: `make_flow` options (`num_flows`, `transform_units`, ...).
@@ -70,6 +71,9 @@ class FitConfig:
       jit: compile the train step with XLA.
       verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch).
       strategy, peer_timeout: see `tfp_tnaf.distribute.make_strategy`.
+      data_key: the array of an `.npz` file `data` (needed when it holds several).
+      drop_nonfinite: drop the rows of a file `data` that hold NaN or inf (and say how
+        many) instead of refusing the file.
       restart: discard an unfinished run of another configuration in the run
         folder (one of this configuration is resumed).
     """
@@ -90,6 +94,8 @@ class FitConfig:
     strategy: str = "default"
     peer_timeout: float = 60.0
     max_time: float | None = None
+    data_key: str | None = None
+    drop_nonfinite: bool = False
     restart: bool = False
 
     def out_dir(self) -> str:
@@ -97,12 +103,14 @@ class FitConfig:
 
 
 def _load(config: dict) -> data.Splits:
-    name = config["data"]
-    if name not in data.DATASETS and not name.endswith(".npy"):
-        raise RunError(f"unknown data set {name!r}: choose one of "
-                       f"{', '.join(data.DATASETS)}, or give a path ending in .npy")
+    """The splits of a run's data, checked (see `tfp_tnaf.data.load`); dropped rows are said
+    once, unless `verbose` is 0."""
+    report = print if config.get("verbose", 1) else (lambda _: None)
     try:
-        return data.load(name, data_dir=config.get("data_dir"), seed=config["seed"])
+        return data.load(config["data"], data_dir=config.get("data_dir"), seed=config["seed"],
+                         key=config.get("data_key"),
+                         drop_nonfinite=config.get("drop_nonfinite", False),
+                         batch_size=config.get("batch_size", 1), report=report)
     except (FileNotFoundError, ValueError) as error:
         raise RunError(str(error)) from error
 
@@ -301,13 +309,14 @@ def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> 
 
 def _plots(distribution, test: np.ndarray, samples: np.ndarray, out: str,
            title: str) -> list[str]:
-    """2-D: density, data and samples; higher-D: marginals and pairs."""
-    if test.shape[1] == 2:
+    """1-D and 2-D: density, data and samples; higher-D: marginals and pairs."""
+    if test.shape[1] <= 2:
         log_prob = tf.function(distribution.log_prob)
         path = os.path.join(out, "density.png")
+        plot = plotting.plot_density_2d if test.shape[1] == 2 else plotting.plot_density_1d
         with atomic_path(path) as temporary:
-            plotting.plot_density_2d(lambda g: log_prob(tf.constant(g)).numpy(), test, samples,
-                                     temporary, title=title)
+            plot(lambda g: log_prob(tf.constant(g)).numpy(), test, samples, temporary,
+                 title=title)
         return [path]
     paths = [os.path.join(out, "marginals.png"), os.path.join(out, "pairs.png")]
     for path, draw in zip(paths, (plotting.plot_marginals, plotting.plot_pairs), strict=True):
