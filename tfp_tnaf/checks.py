@@ -28,6 +28,13 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value: Any, name: str) -> int:
+    """`value` as an `int` >= 0."""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; got {value!r}.")
+    return int(value)
+
+
 def optional_positive_int(value: Any, name: str) -> int | None:
     """`None`, or `value` as an `int` >= 1."""
     if value is None:

@@ -76,6 +76,13 @@ class RootSolver:
         reach `1.8e19`.
       rtol: relative tolerance on the step in `x`; default `4 * eps(dtype)`.
       atol: absolute tolerance on the step in `x`; default `4 * eps(dtype)`.
+      polish_steps: Newton steps in float64 after the solve, for float32 (and
+        narrower) values: each is kept only where it lowers the float64
+        residual, and the result is rounded once to the dtype. Where the
+        float32 evaluation of `f` is noisier than its slope (terms that
+        cancel), the float32 solve stops anywhere in that noise; the polished
+        root is the one of `f` itself, correctly rounded where `f` is well
+        conditioned. 0 turns it off; float64 values are never polished.
 
     Raises:
       ValueError: if an argument is not positive.
@@ -85,6 +92,7 @@ class RootSolver:
     max_bracket_steps: int = 64
     rtol: float | None = None
     atol: float | None = None
+    polish_steps: int = 1
 
     def __post_init__(self):
         for field in ("max_iterations", "max_bracket_steps"):
@@ -92,6 +100,7 @@ class RootSolver:
         for field in ("rtol", "atol"):
             if getattr(self, field) is not None:
                 checks.positive(getattr(self, field), field)
+        checks.non_negative_int(self.polish_steps, "polish_steps")
 
     def __call__(self, fn: MonotoneFn, x: tf.Tensor, params: Any) -> RootResult:
         """Returns the `RootResult` of `fn(y, params) = x`.
@@ -122,6 +131,8 @@ class RootSolver:
         y, converged, iterations = self._newton_bisection(fn, frozen, target_safe, lo, hi,
                                                           rtol, atol, finite)
         converged &= bracketed
+        if self.polish_steps and dtype.size < 8:
+            y = self._polish(fn, frozen, target_safe, y)
         # Non-finite targets map to their limits: NaN -> NaN, +-inf -> +-inf.
         y = tf.where(finite, y, target)
         result = self._attach_implicit_gradient(fn, y, x, params, finite,
@@ -201,6 +212,24 @@ class RootSolver:
             cond, body, (tf.constant(0), y, lo, hi, f, log_df, step, step_old, done),
             maximum_iterations=self.max_iterations)
         return y, done & finite, i
+
+    def _polish(self, fn, params, x, y):
+        """`polish_steps` float64 Newton steps from `y`, each kept where it lowers
+        the float64 residual; rounded back to `y`'s dtype."""
+        def wide(t):
+            t = tf.convert_to_tensor(t)
+            return tf.cast(t, tf.float64) if t.dtype.is_floating else t
+
+        params, x, best = tf.nest.map_structure(wide, params), wide(x), wide(y)
+        f, log_df = fn(best, params)
+        best_gap, candidate = tf.abs(f - x), best
+        for _ in range(self.polish_steps):
+            candidate = candidate - (f - x) * tf.exp(-log_df)
+            f, log_df = fn(candidate, params)
+            gap = tf.abs(f - x)
+            better = gap < best_gap  # False for NaN: a step that fails is dropped
+            best, best_gap = tf.where(better, candidate, best), tf.where(better, gap, best_gap)
+        return tf.cast(best, y.dtype)
 
     @staticmethod
     def _attach_implicit_gradient(fn, y, x, params, finite, converged, iterations,

@@ -71,7 +71,7 @@ class MonotoneNetworkTransform(MonotoneTransform):
     def _transform(self, y, groups):
         w1, b1, b2, w3 = (groups[k] for k in ("w1", "b1", "b2", "w3"))
         b3, c = groups["b3"][..., 0], groups["c"][..., 0]
-        log_mixing = tf.convert_to_tensor(self.log_mixing)
+        log_mixing = tf.cast(self.log_mixing, y.dtype)  # float64 when a root is polished
         u1 = tf.exp(w1) * y[..., tf.newaxis] + b1
         log_dh1 = w1 + log_sech2(u1)
         u2 = shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
