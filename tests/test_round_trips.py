@@ -1,0 +1,50 @@
+"""Float32 round trips of trained flows: within 1e-4 where the flow is well
+conditioned, and never worse than twice the conditioning floor (what rounding
+the intermediate value to float32 alone costs, measured by a float64 twin)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks.round_trip import INPUTS, trained, twin
+from tests.support.flows import SMALL_MAKE_FLOW
+
+D = 6
+
+
+@pytest.fixture(autouse=True)
+def small(monkeypatch):
+    """The benchmark's protocol (30 Adam steps at 1e-2 on N(3, 2^2)) at the
+    battery's small sizes and D=6."""
+    import benchmarks.round_trip as protocol
+    from tfp_tnaf import models
+
+    monkeypatch.setattr(protocol, "D", D)
+    monkeypatch.setattr(protocol, "make_flow", lambda name, d, **kw: models.make_flow(
+        name, d, **dict(SMALL_MAKE_FLOW[name], **kw)))
+
+
+def _worst(result, values):
+    return float(np.abs(result.numpy() - values).max())
+
+
+@pytest.mark.parametrize("name", list(SMALL_MAKE_FLOW))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_round_trips_of_trained_flows_stay_within_their_conditioning(name, seed):
+    """Both ways: `forward(inverse(y))` against the float64 twin's forward of
+    the float32 `inverse(y)`, and `inverse(forward(x))` against its inverse of
+    the float32 `forward(x)`."""
+    flow = trained(name, seed)
+    wide = twin(flow, name)
+    forward, inverse = tf.function(flow.forward), tf.function(flow.inverse)
+    forward64, inverse64 = tf.function(wide.forward), tf.function(wide.inverse)
+    narrow = lambda v: tf.constant(v, tf.float32)
+    rng = np.random.default_rng(seed)
+    for kind, draw in INPUTS.items():
+        values = draw(rng, (128, D)).astype(np.float32).astype(np.float64)
+        for there, back, back64 in ((inverse, forward, forward64),
+                                    (forward, inverse, inverse64)):
+            middle = there(narrow(values))
+            floor = _worst(back64(tf.cast(middle, tf.float64)), values)
+            error = _worst(back(tf.identity(middle)), values)
+            assert error <= max(1e-4, 2 * floor), (kind, there, error, floor)
