@@ -10,8 +10,10 @@ Each flow is built by `make_flow` with its registry options, trained with
 `TimeBudget` of the data set's seconds (tracing counts, validation does not),
 and keeps its best-validation weights (`BestWeights`, fed by the budget's
 validation trace every `--record-every` seconds as well as at the end of each
-epoch). Every flow gets the same batch size, the same data and the same
-execution mode (tf.function; `--jit` compiles every flow with XLA instead).
+epoch); MAF's batch normalisations then take the training set's statistics
+(`set_batch_norm_statistics`, the MAF recipe) before the test. Every flow gets
+the same batch size, the same data and the same execution mode (tf.function;
+`--jit` compiles every flow with XLA instead).
 
 For each run the table gives the test log-likelihood +- standard error over
 test points, parameters, forward FLOPs per point (TensorFlow's cost model of
@@ -42,6 +44,7 @@ import tf_keras
 
 from benchmarks.common import forward_flops_per_point, markdown_table, matmul_gflops
 from benchmarks.run import load_dataset
+from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
@@ -95,6 +98,7 @@ def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, arg
     model.fit(splits.train, validation_data=(splits.validation,), epochs=10**6,
               batch_size=args.batch_size, callbacks=[best, budget], verbose=0)
     wall = time.perf_counter() - start
+    set_batch_norm_statistics(distribution.bijector, splits.train)  # MAF's; others: no-op
     test, stderr = mean_log_prob(distribution, splits.test)
     best_time = seconds_at(best.best_step, budget.trace)
     recipe = dataclasses.asdict(FLOWS[flow].recipe)

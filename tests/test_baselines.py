@@ -9,7 +9,7 @@ import tf_keras
 from tests.support.flows import normal_base, randomize_variables
 from tests.support.jacobians import autodiff_log_det
 from tfp_tnaf import data
-from tfp_tnaf.baselines import masked_autoregressive_flow
+from tfp_tnaf.baselines import masked_autoregressive_flow, set_batch_norm_statistics
 from tfp_tnaf.models import FLOWS, make_distribution, make_flow
 from tfp_tnaf.training import FlowModel, mean_log_prob
 
@@ -105,3 +105,31 @@ def test_conditional_context_reaches_the_made_by_layer_name():
     x = layer.inverse(y, conditional_input=c)
     np.testing.assert_allclose(layer.forward(x, conditional_input=c).numpy(), y.numpy(),
                                atol=1e-5)
+
+
+def test_batch_norm_statistics_of_the_whole_training_set():
+    """After `set_batch_norm_statistics`, each MAF layer's normalisation maps its
+    input over the training set to mean `beta` exactly (its averages are that
+    input's moments); before, the moving averages of the last batches are not."""
+    splits = data.two_moons(num_train=2000, seed=1)
+    flow = make_flow("maf", 2)
+    model = FlowModel(make_distribution(flow, 2))
+    model.compile(FLOWS["maf"].recipe.optimizer())
+    model.fit(splits.train, epochs=1, batch_size=100, verbose=0)
+
+    def normalised_means():
+        means, y = [], tf.constant(splits.train)
+        for layer in flow.bijectors:
+            if isinstance(layer, tfb.MaskedAutoregressiveFlow):
+                u = layer._affine(y).inverse(y)
+                means.append((layer._norm(u)[0].numpy().mean(0), layer._norm.beta.numpy()))
+            y = layer.inverse(y)
+        return means
+
+    assert any(np.abs(m - beta).max() > 1e-3 for m, beta in normalised_means())
+    assert set_batch_norm_statistics(flow, splits.train) == 5
+    for mean, beta in normalised_means():
+        np.testing.assert_allclose(mean, beta, atol=1e-5)
+    assert np.isfinite(mean_log_prob(model.distribution, splits.test)[0])
+    naf = make_flow("naf", 2, num_flows=1, hidden_units=[8], transform_units=4)
+    assert set_batch_norm_statistics(naf, splits.train) == 0

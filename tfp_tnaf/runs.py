@@ -27,6 +27,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_tnaf import data, plotting
+from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.files import atomic_path
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
@@ -213,6 +214,7 @@ def fit(config: FitConfig) -> dict:
     # Every worker restores from the chief's checkpoint (tf_keras' BackupAndRestore).
     resume = ResumableTraining(os.path.join(config.out_dir(), RESUME), delete_checkpoint=False)
     training = _train(model, splits, config, resume, echo)
+    set_batch_norm_statistics(distribution.bijector, splits.train)  # MAF's; others: no-op
     _save_weights_atomically(distribution, os.path.join(out, "checkpoint"))
     metrics = _measure(distribution, splits, config, out)
     metrics.update(training)
