@@ -214,6 +214,7 @@ def test_hostile_data_files_get_a_one_line_error(kind, tmp_path, capsys):
     assert code == 2 and output.splitlines()[-1] == f"tfp-tnaf: error: {expected}", output
     assert "Traceback" not in output
     assert not (tmp_path / "marker").exists()  # no pickle was run
+    assert not (tmp_path / "run").exists()  # refused before any folder is made
 
 
 def test_a_pickled_data_file_is_refused_by_the_real_command(tmp_path):

@@ -152,7 +152,6 @@ def _start(config: FitConfig) -> tuple[tf.distribute.Strategy, str]:
     task = strategy.cluster_resolver.task_id if config.strategy == "multiworker" else 0
     if task:
         out = os.path.join(out, f"worker-{task}")
-    os.makedirs(out, exist_ok=True)
     return strategy, out
 
 
@@ -205,6 +204,7 @@ def fit(config: FitConfig) -> dict:
     splits = _load(saved)
     saved["event_size"] = int(splits.train.shape[1])
     echo = print if config.verbose else (lambda *_: None)
+    os.makedirs(out, exist_ok=True)  # only once the data are good
     _prepare_folder(out, saved, config.restart, echo)
     distribution, model = _model(config, saved, strategy, splits.train[:1])
     _write_json(os.path.join(out, "config.json"), saved)
