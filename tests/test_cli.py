@@ -3,25 +3,34 @@ usage errors in-process)."""
 
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfp_tnaf import cli
+from tfp_tnaf import cli, runs
+from tfp_tnaf.logs import drop_logs
 
 # The module fixture is expensive: one xdist worker runs all of this file.
 pytestmark = pytest.mark.xdist_group("cli")
 
-TINY = ["--num-flows", "1", "--transform-units", "4", "--epochs", "2", "--samples", "200",
-        "--verbose", "2"]
+TINY = ["--num-flows", "1", "--transform-units", "4", "--epochs", "2", "--samples", "200"]
+
+# What TensorFlow's C++ logging writes: absl's format ("I0000 00:00:17...") and
+# preamble, and the start-up lines about oneDNN and CUDA.
+TF_LOGS = re.compile(r"^[IWEF]\d{4} |absl|oneDNN|cuda|cuInit", re.IGNORECASE | re.MULTILINE)
 
 
 def run(*args, cwd=None):
-    """`python -m tfp_tnaf ARGS` -> (exit code, stdout + stderr)."""
+    """`python -m tfp_tnaf ARGS` -> (exit code, stdout + stderr), with the default
+    logging (TF_CPP_MIN_LOG_LEVEL unset) and stdout not a terminal."""
     repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=repository, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, PYTHONPATH=repository)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     result = subprocess.run([sys.executable, "-m", "tfp_tnaf", *args], capture_output=True,
                             text=True, env=env, cwd=cwd, timeout=300)
     return result.returncode, result.stdout + result.stderr
@@ -31,7 +40,7 @@ def run(*args, cwd=None):
 def fitted(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "moons-naf"
     code, output = run("fit", "--data", "moons", "--flow", "naf", "--hidden-units", "8", *TINY,
-               "--out", str(out))
+                       "--out", str(out), "--tensorboard", str(out.parent / "tensorboard"))
     assert code == 0, output
     return out, output
 
@@ -47,6 +56,86 @@ def test_fit_writes_checkpoint_metrics_and_plots(fitted):
     # 10,000 Two Moons training points in batches of 200, for 2 epochs; no time budget.
     assert metrics["steps"] == 100 and metrics["max_time"] is None
     assert not metrics["stopped_by_time"] and 1 <= metrics["best_step"] <= 100
+
+
+def test_fit_prints_no_tensorflow_logs_and_one_line_per_epoch_off_a_terminal(fitted):
+    _, output = fitted
+    assert not TF_LOGS.search(output), output
+    # Keras' verbose=2: no progress bar, whose updates rewrite the line with \r and \b.
+    assert "\r" not in output and "\b" not in output and "[====" not in output
+    epochs = [line for line in output.splitlines() if re.match(r"50/50 - .* val_loss: ", line)]
+    assert len(epochs) == 2 and "Epoch 2/2" in output, output
+
+
+def test_a_terminal_gets_the_progress_bar(monkeypatch):
+    assert runs.keras_verbosity("auto") == 2  # pytest captures stdout: not a terminal
+    main, replica = pty.openpty()
+    with os.fdopen(main, "rb"), os.fdopen(replica, "w") as terminal:
+        monkeypatch.setattr(sys, "stdout", terminal)
+        assert runs.keras_verbosity("auto") == 1
+    assert [runs.keras_verbosity(v) for v in (0, 1, 2)] == [0, 1, 2]
+
+
+def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value), ...]} of the TensorBoard event files in `folder`."""
+    scalars = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(
+                    (event.step, float(tf.make_ndarray(value.tensor))))
+    return scalars
+
+
+def test_tensorboard_logs_hold_the_loss_and_the_validation_nll(fitted):
+    out, _ = fitted
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    train = tensorboard_scalars(out.parent / "tensorboard" / "train")
+    validation = tensorboard_scalars(out.parent / "tensorboard" / "validation")
+    assert [step for step, _ in train["epoch_loss"]] == [0, 1]
+    np.testing.assert_allclose([v for _, v in train["epoch_loss"]], history["loss"], rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in validation["epoch_loss"]], history["val_loss"],
+                               rtol=1e-6)
+
+
+def test_verbose_2_shows_tensorflow_logs_and_nothing_else_differs(tmp_path):
+    # A quick run (the file is missing): TensorFlow starts, then the error ends it.
+    missing = str(tmp_path / "missing.npy")
+    code, quiet = run("fit", "--data", missing)
+    assert code == 2 and quiet == f"tfp-tnaf: error: data file not found: {missing}\n", quiet
+    code, loud = run("fit", "--data", missing, "--verbose", "2")
+    # TensorFlow 2.21 on an x86 machine logs oneDNN (and, without a GPU, the CUDA stub).
+    assert code == 2 and loud.endswith(quiet) and TF_LOGS.search(loud), loud
+
+
+def test_the_command_line_module_imports_no_tensorflow_before_main_runs():
+    # The package's root is lazy, so `main` can quiet TensorFlow before importing it.
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    check = ("import sys, tfp_tnaf, tfp_tnaf.cli; print(sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('tensorflow', 'tf_keras', 'tensorflow_probability')))")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=repository), timeout=60)
+    assert result.returncode == 0 and result.stdout == "[]\n", result.stdout + result.stderr
+    import tfp_tnaf
+
+    assert tfp_tnaf.FLOWS is tfp_tnaf.models.FLOWS and "FlowModel" in dir(tfp_tnaf)
+    with pytest.raises(AttributeError, match="no attribute 'Glow'"):
+        tfp_tnaf.Glow  # noqa: B018
+
+
+def test_drop_logs_keeps_all_but_the_logs_below_the_level():
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1796232173.420010   15674 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1796232173.420363   15674 cudart_stub.cc:31] Could not find cuda drivers\n"
+        "W0000 00:00:1796232176.579800   15674 some.cc:31] a warning\n"
+        "E0000 00:00:1796232179.744403   15674 cuda_platform.cc:52] failed call to cuInit\n"
+        "a line of the program\n")
+    assert drop_logs(text, 3) == "a line of the program\n"
+    assert drop_logs(text, 2) == text.splitlines(keepends=True)[4] + "a line of the program\n"
+    assert drop_logs(text, 1).splitlines()[0].startswith("W0000")
+    assert drop_logs(text, 0) == text
 
 
 def test_evaluate_reproduces_the_fitted_test_log_likelihood(fitted):

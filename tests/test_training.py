@@ -1,5 +1,8 @@
-"""Keras training (`FlowModel`, `BestWeights`, `TimeBudget`), checkpoints and the flow builders."""
+"""Keras training (`FlowModel`, `BestWeights`, `TimeBudget`), checkpoints, evaluation and
+the flow builders."""
 
+import gc
+import logging
 import time
 
 import numpy as np
@@ -22,8 +25,10 @@ from tfp_tnaf.training import (
     TimeBudget,
     fit_steps,
     load_weights,
+    mean_log_prob,
     save_weights,
 )
+from tfp_tnaf.training.evaluation import _COMPILED
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -230,3 +235,43 @@ def test_fit_steps_records_each_steps_loss_and_gradient_norm(moons):
         loss = -tf.reduce_mean(fresh.log_prob(first))
     gradients = tape.gradient(loss, fresh.trainable_variables)
     np.testing.assert_allclose(norms[0], tf.linalg.global_norm(gradients).numpy(), rtol=1e-5)
+
+
+def counting_maf(traces: list) -> tfd.Distribution:
+    """A MAF whose shift-and-log-scale function notes each time it is run: once
+    per trace inside a `tf.function`, once per call eagerly."""
+    def shift_and_log_scale(y, **_):
+        traces.append(y.shape)
+        return 0.1 * y[..., ::-1], 0.05 * tf.tanh(y)
+    return tfd.TransformedDistribution(normal_base(2), tfb.MaskedAutoregressiveFlow(
+        shift_and_log_scale_fn=shift_and_log_scale))
+
+
+def test_mean_log_prob_traces_once_whatever_the_batches(moons):
+    traces = []
+    distribution = counting_maf(traces)
+    first = mean_log_prob(distribution, moons.test, batch_size=150)  # 150, 150, 100
+    assert traces and all(shape.as_list() == [None, 2] for shape in traces)
+    traced = len(traces)
+    again = mean_log_prob(distribution, moons.test, batch_size=150)
+    mean_log_prob(distribution, moons.train[:777], batch_size=256)  # other sizes, ragged
+    mean_log_prob(distribution, moons.validation, batch_size=4096)
+    assert len(traces) == traced  # no new trace
+    assert again == first
+    expected = distribution.log_prob(moons.test).numpy()
+    np.testing.assert_allclose(first, (expected.mean(), expected.std(ddof=1) / 20), rtol=1e-5)
+
+
+def test_evaluating_many_flows_raises_no_retracing_warning_and_keeps_none(moons):
+    warnings = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        for _ in range(8):  # TensorFlow warns at 5 traces of one function in 10 calls
+            mean_log_prob(counting_maf([]), moons.test, batch_size=300)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [w for w in warnings if "retracing" in w], warnings
+    gc.collect()
+    assert len(_COMPILED) == 0  # the cache holds no distribution alive

@@ -7,12 +7,18 @@
     tfp-tnaf sample --run runs/miniboone-naf -n 1000 --output samples.npy
 
 A thin layer over `tfp_tnaf.runs`: it parses the arguments, runs, and prints.
+TensorFlow's C++ logs (start-up, CUDA) are kept out of the output unless
+`--verbose 2` is given or `TF_CPP_MIN_LOG_LEVEL` is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+# Only the standard library so far: TensorFlow must not be imported before main
+# has quieted its logs (the package's root imports nothing by itself).
+from tfp_tnaf.logs import quiet_tensorflow
 
 __all__ = ["main"]
 
@@ -90,7 +96,13 @@ def _add_fit(sub) -> None:
     fit.add_argument("--out", help="run folder (default runs/DATA-FLOW)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                     help="Keras verbosity: 1 is a progress bar")
+                     help="0: errors only; 1 (default): a progress bar on a terminal, one "
+                          "line per epoch otherwise (a log file, CI); 2: as 1, with "
+                          "TensorFlow's own logs (start-up, CUDA), which are otherwise hidden "
+                          "unless TF_CPP_MIN_LOG_LEVEL is set")
+    fit.add_argument("--tensorboard", metavar="DIR",
+                     help="write Keras TensorBoard logs (loss and validation NLL per epoch) "
+                          "to DIR")
     fit.add_argument("--strategy", default="default",
                      choices=("default", "mirrored", "multiworker"),
                      help="tf.distribute strategy: one device, all local devices, or the "
@@ -114,9 +126,9 @@ def _fit(args: argparse.Namespace) -> dict:
         data=args.data, data_dir=args.data_dir, flow=args.flow, options=options,
         epochs=epochs, max_time=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
         global_clipnorm=args.global_clipnorm, seed=args.seed, samples=args.samples, out=args.out,
-        jit=args.jit, verbose=args.verbose, strategy=args.strategy,
+        jit=args.jit, verbose="auto" if args.verbose else 0, strategy=args.strategy,
         peer_timeout=args.peer_timeout, data_key=args.data_key,
-        drop_nonfinite=args.drop_nonfinite, restart=args.restart))
+        drop_nonfinite=args.drop_nonfinite, restart=args.restart, tensorboard=args.tensorboard))
 
 
 def _evaluate(args: argparse.Namespace) -> dict:
@@ -144,9 +156,20 @@ def _sample(args: argparse.Namespace) -> None:
     print(f"wrote {len(samples)} samples of {args.run} (standardised units) to {args.output}")
 
 
+def _shows_tensorflow_logs(argv: list[str]) -> bool:
+    """Whether `argv` asks for `--verbose 2`, read before the parser exists (building
+    it imports TensorFlow)."""
+    for i, word in enumerate(argv):
+        if (word == "--verbose" and argv[i + 1:i + 2] == ["2"]) or word == "--verbose=2":
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not _shows_tensorflow_logs(argv):
+        quiet_tensorflow()  # before TensorFlow is imported; TF_CPP_MIN_LOG_LEVEL, if set, wins
+    parser = _parser()
     commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample}
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         argv = ["fit", *argv]  # `fit` is the default command

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["plot_densities", "plot_density_1d", "plot_density_2d", "plot_marginals",
-           "plot_pairs"]
+__all__ = ["plot_densities", "plot_density_1d", "plot_density_2d", "plot_layers",
+           "plot_marginals", "plot_pairs"]
 
 
 def _figure(rows: int, cols: int, width: float, height: float, **kwargs):
@@ -50,6 +50,39 @@ def plot_densities(log_probs: dict[str, Callable[[np.ndarray], np.ndarray]], dat
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=80)
+    return fig
+
+
+def plot_layers(rows: dict[str, list[tuple[str, np.ndarray]]],
+                path: str | os.PathLike | None = None):
+    """One row per flow: 2-D base samples, then the same points after each layer.
+
+    `rows[flow]` is a list of `(title, points [n, 2])` stages, the base samples
+    first. Every point keeps the colour of its base sample's angle, so a region
+    can be followed as the layers stretch and fold the plane (the TFP tutorial's
+    picture of a flow pulling taffy). Returns the matplotlib figure (and writes
+    it to `path` if given).
+    """
+    fig, axes = _figure(len(rows), max(len(stages) for stages in rows.values()), 2.4, 2.4)
+    for i, (name, stages) in enumerate(rows.items()):
+        base = stages[0][1]
+        colour = np.arctan2(base[:, 1], base[:, 0])
+        for j, ax in enumerate(axes[i]):
+            if j >= len(stages):
+                ax.axis("off")
+                continue
+            title, points = stages[j]
+            ax.scatter(points[:, 0], points[:, 1], s=0.6, c=colour, cmap="hsv", alpha=0.7)
+            low, high = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+            margin = 0.1 * (high - low)
+            ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
+            ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
+            ax.set_title(f"{name}: {title}" if j == 0 else title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=80)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -70,7 +71,11 @@ class FitConfig:
       samples: samples drawn for the plots.
       out: the run folder (default `runs/DATA-FLOW`).
       jit: compile the train step with XLA.
-      verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch).
+      verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch);
+        "auto": a progress bar when the standard output is a terminal, otherwise
+        (a log file, CI, a notebook) a line per epoch.
+      tensorboard: a folder for Keras TensorBoard logs (`tf_keras.callbacks.TensorBoard`:
+        the loss, and the validation NLL as `validation/epoch_loss`, per epoch), or None.
       strategy, peer_timeout: see `tfp_tnaf.distribute.make_strategy`.
       data_key: the array of an `.npz` file `data` (needed when it holds several).
       drop_nonfinite: drop the rows of a file `data` that hold NaN or inf (and say how
@@ -91,13 +96,14 @@ class FitConfig:
     samples: int = 2000
     out: str | None = None
     jit: bool = False
-    verbose: int = 1
+    verbose: int | str = "auto"
     strategy: str = "default"
     peer_timeout: float = 60.0
     max_time: float | None = None
     data_key: str | None = None
     drop_nonfinite: bool = False
     restart: bool = False
+    tensorboard: str | None = None
 
     def out_dir(self) -> str:
         return self.out or os.path.join("runs", f"{os.path.basename(self.data)}-{self.flow}")
@@ -260,14 +266,14 @@ def _prepare_folder(out: str, saved: dict, restart: bool, echo) -> None:
 
 def _differences(path: str, saved: dict) -> list[str]:
     """The settings in which the configuration at `path` differs from `saved`
-    (the verbosity and `restart` aside)."""
+    (the verbosity, `restart` and `tensorboard` aside)."""
     try:
         with open(path) as f:
             before = json.load(f)
     except (OSError, ValueError):
         return ["config.json (missing or unreadable)"]
     now = json.loads(json.dumps(saved))
-    keys = sorted((set(before) | set(now)) - {"verbose", "restart"})
+    keys = sorted((set(before) | set(now)) - {"verbose", "restart", "tensorboard"})
     return [k for k in keys if before.get(k) != now.get(k)]
 
 
@@ -280,10 +286,11 @@ def _train(model: FlowModel, splits: data.Splits, config: FitConfig,
     budget = None if config.max_time is None else TimeBudget(config.max_time)
     saved = [best] + ([budget] if budget else [])
     resume.callbacks = saved
+    logs = [_tensorboard(config.tensorboard)] if config.tensorboard else []
     start = time.perf_counter()
     model.fit(splits.train, validation_data=(splits.validation,), epochs=config.epochs,
-              batch_size=config.batch_size, callbacks=[*saved, resume],
-              verbose=config.verbose)
+              batch_size=config.batch_size, callbacks=[*saved, *logs, resume],
+              verbose=keras_verbosity(config.verbose))
     if resume.resumed_from is not None:
         echo(f"resumed after epoch {resume.resumed_from} of {config.epochs}")
     return dict(train_seconds=time.perf_counter() - start, steps=best.steps,
@@ -293,6 +300,23 @@ def _train(model: FlowModel, splits: data.Splits, config: FitConfig,
                 best_epoch=None if best.best_epoch is None else best.best_epoch + 1,
                 best_step=best.best_step, resumed_after_epoch=resume.resumed_from,
                 history=resume.history)
+
+
+def _tensorboard(folder: str) -> tf_keras.callbacks.TensorBoard:
+    """Keras' TensorBoard callback: the loss and the validation NLL per epoch."""
+    # Its first summary call imports and builds TensorBoard's ops (~0.1 s); made here
+    # (no writer: nothing is written), it does not set off Keras' warning that the
+    # callbacks are slow compared to the first batches.
+    tf.summary.scalar("warm-up", 0.0, step=0)
+    return tf_keras.callbacks.TensorBoard(folder, write_graph=False)
+
+
+def keras_verbosity(verbose: int | str) -> int:
+    """Keras' `verbose` for `FitConfig.verbose`: "auto" is 1 (a progress bar) when the
+    standard output is a terminal, else 2 (a line per epoch, no carriage returns)."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
 
 
 def _measure(distribution, splits: data.Splits, config: FitConfig, out: str) -> dict:
