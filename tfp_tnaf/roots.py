@@ -82,7 +82,9 @@ class RootSolver:
         float32 evaluation of `f` is noisier than its slope (terms that
         cancel), the float32 solve stops anywhere in that noise; the polished
         root is the one of `f` itself, correctly rounded where `f` is well
-        conditioned. 0 turns it off; float64 values are never polished.
+        conditioned. 0 turns it off; float64 values are never polished, nor
+        maps that cannot be evaluated in float64 (a user's transform with
+        float32 variables of its own, say).
 
     Raises:
       ValueError: if an argument is not positive.
@@ -221,7 +223,10 @@ class RootSolver:
             return tf.cast(t, tf.float64) if t.dtype.is_floating else t
 
         params, x, best = tf.nest.map_structure(wide, params), wide(x), wide(y)
-        f, log_df = fn(best, params)
+        try:
+            f, log_df = fn(best, params)
+        except (TypeError, ValueError):  # a map that cannot run in float64 (its own
+            return y                     # float32 variables): solved without the step
         best_gap, candidate = tf.abs(f - x), best
         for _ in range(self.polish_steps):
             candidate = candidate - (f - x) * tf.exp(-log_df)
