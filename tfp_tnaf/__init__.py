@@ -9,6 +9,7 @@ from tfp_tnaf.bijectors import (
     NeuralAutoregressive,
     TransformerAutoregressive,
 )
+from tfp_tnaf.distillation import distill
 from tfp_tnaf.distribute import make_strategy
 from tfp_tnaf.models import FLOWS, make_distribution, make_flow
 from tfp_tnaf.nn import (
@@ -70,6 +71,7 @@ __all__ = [
     "TimeBudget",
     "TransformerAutoregressive",
     "TransformerConditioner",
+    "distill",
     "export_saved_model",
     "load_weights",
     "make_distribution",
