@@ -36,3 +36,14 @@ def test_tutorial_runs_and_compares_all_six_flows(name):
     images = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
               if "image/png" in o.get("data", {})]
     assert images, "the density figure is missing"
+
+
+def test_distillation_tutorial_compares_teacher_and_student():
+    notebook = execute("distillation.ipynb")
+    text = outputs_text(notebook)
+    for row in ("| T-NAF teacher |", "| Invert(NAF) student |"):
+        assert row in text, row
+    assert "KL(student || teacher)" in text and "nan" not in text.lower()
+    images = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+              if "image/png" in o.get("data", {})]
+    assert images, "the figure of densities and samples is missing"

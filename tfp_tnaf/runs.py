@@ -8,6 +8,7 @@ metrics = runs.fit(runs.FitConfig(data="moons", flow="tnaf", epochs=20, out="run
 runs.fit(runs.FitConfig(data="moons", epochs=10_000, max_time=300))  # 5 minutes of training
 runs.evaluate("runs/moons")        # the test log-likelihood again
 samples = runs.sample("runs/moons", 1000)
+runs.distill(runs.DistillConfig(run="runs/moons", out="runs/moons-student"))  # one-pass sampler
 ```
 
 A run folder holds `config.json` (how to rebuild the flow and the data),
