@@ -19,7 +19,7 @@ LAYERS = {
     "bijectors": 4,
     "baselines": 5, "data": 5, "distribute": 5, "plotting": 5, "training": 5,
     "models": 6, "serving": 6,
-    "comparison": 7,
+    "comparison": 7, "distillation": 7,
     "runs": 8,
     "cli": 9,
     "__main__": 10,

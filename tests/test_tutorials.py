@@ -103,3 +103,12 @@ def test_committed_tutorial_holds_a_full_run_without_log_noise(name):
     assert len(images(notebook)) == len(figures)
     for figure in figures:
         assert (TUTORIALS / "figures" / figure).stat().st_size > 20_000
+
+
+def test_distillation_tutorial_compares_teacher_and_student():
+    notebook = execute("distillation.ipynb")
+    text = outputs_text(notebook)
+    for row in ("| T-NAF teacher |", "| Invert(NAF) student |"):
+        assert row in text, row
+    assert "KL(student || teacher)" in text and "nan" not in text.lower()
+    assert images(notebook), "the figure of densities and samples is missing"

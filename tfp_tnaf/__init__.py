@@ -16,6 +16,7 @@ _EXPORTS = {
     "tfp_tnaf.bijectors": ("BlockNeuralAutoregressive", "DeepDenseSigmoidal", "DeepSigmoidal",
                            "MonotoneAutoregressive", "MonotoneElementwise",
                            "NeuralAutoregressive", "TransformerAutoregressive"),
+    "tfp_tnaf.distillation": ("distill",),
     "tfp_tnaf.distribute": ("make_strategy",),
     "tfp_tnaf.models": ("FLOWS", "make_distribution", "make_flow"),
     "tfp_tnaf.nn": ("AutoregressiveTransformer", "BlockAutoregressiveNetwork", "Conditioner",

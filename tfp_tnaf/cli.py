@@ -5,6 +5,7 @@
     tfp-tnaf fit --data miniboone --flow tnaf --max-time 600   # 10 minutes of training
     tfp-tnaf evaluate --run runs/miniboone-naf
     tfp-tnaf sample --run runs/miniboone-naf -n 1000 --output samples.npy
+    tfp-tnaf distill --run runs/miniboone-tnaf --out runs/miniboone-student --max-time 300
 
 A thin layer over `tfp_tnaf.runs`: it parses the arguments, runs, and prints.
 TensorFlow's C++ logs (start-up, CUDA) are kept out of the output unless
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", "--num-samples", type=int, default=1000)
     sample.add_argument("--output", required=True, help="a .npy file")
     sample.add_argument("--seed", type=int, default=0)
+    _add_distill(sub)
     return parser
 
 
@@ -114,6 +116,55 @@ def _add_fit(sub) -> None:
                      help="multiworker: seconds to wait for the other workers")
 
 
+def _add_distill(sub) -> None:
+    """The `distill` command and its arguments."""
+    from tfp_tnaf.models import FLOW_NAMES
+
+    distill = sub.add_parser(
+        "distill", help="distil a fitted run into a student that samples in one pass")
+    distill.add_argument("--run", required=True, help="the teacher: a run folder of `fit`")
+    distill.add_argument("--out", required=True, help="the student's run folder")
+    distill.add_argument("--student", default="naf", choices=FLOW_NAMES,
+                         help="the student is tfb.Invert of this flow (default naf; maf: an "
+                              "IAF on TFP's MADE)")
+    distill.add_argument("--num-flows", type=int, help="the student's stacked layers")
+    distill.add_argument("--hidden-units", type=_int_list, help="the student's MADE sizes")
+    distill.add_argument("--transform-units", type=int,
+                         help="the student's transform width (tnaf, naf, bnaf)")
+    distill.add_argument("--max-time", type=_seconds, metavar="SECONDS",
+                         help="wall-clock budget of the distillation (default 60 without "
+                              "--steps)")
+    distill.add_argument("--steps", type=int, help="reverse-KL steps (an upper bound)")
+    distill.add_argument("--batch-size", type=int, default=256, help="student samples a step")
+    distill.add_argument("--lr", type=float, help="Adam learning rate (default: the student "
+                                                  "flow's recipe)")
+    distill.add_argument("--global-clipnorm", type=float)
+    distill.add_argument("--warm-start-steps", type=int, default=0,
+                         help="forward-KL steps on teacher samples first (default none)")
+    distill.add_argument("--warm-start-samples", type=int, default=2000)
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--samples", type=int, default=2000, help="samples for the plots")
+    distill.add_argument("--no-evaluate", action="store_true",
+                         help="skip the student's test log-likelihood (sequential)")
+    distill.add_argument("--data-dir")
+    distill.add_argument("--verbose", type=int, default=1, choices=(0, 1))
+
+
+def _distill(args: argparse.Namespace) -> dict:
+    from tfp_tnaf import runs
+
+    options = {k: v for k, v in (("num_flows", args.num_flows),
+                                 ("hidden_units", args.hidden_units),
+                                 ("transform_units", args.transform_units)) if v is not None}
+    max_time = 60.0 if args.max_time is None and args.steps is None else args.max_time
+    return runs.distill(runs.DistillConfig(
+        run=args.run, out=args.out, student=args.student, options=options, max_time=max_time,
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+        global_clipnorm=args.global_clipnorm, warm_start_steps=args.warm_start_steps,
+        warm_start_samples=args.warm_start_samples, seed=args.seed, samples=args.samples,
+        evaluate=not args.no_evaluate, data_dir=args.data_dir, verbose=args.verbose))
+
+
 def _fit(args: argparse.Namespace) -> dict:
     from tfp_tnaf import runs
 
@@ -138,6 +189,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     print(f"{result['flow']} on {result['data']}: test log-likelihood "
           f"{result['test_log_likelihood']:.4f} +- {result['test_log_likelihood_stderr']:.4f} "
           f"nats ({result['num_points']} points)")
+    if result.get("student"):
+        print("(a distilled student: it samples in one pass, but its density is scored "
+              "sequentially, D steps per layer)")
     return result
 
 
@@ -170,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     if not _shows_tensorflow_logs(argv):
         quiet_tensorflow()  # before TensorFlow is imported; TF_CPP_MIN_LOG_LEVEL, if set, wins
     parser = _parser()
-    commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample}
+    commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "distill": _distill}
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         argv = ["fit", *argv]  # `fit` is the default command
     args = parser.parse_args(argv)

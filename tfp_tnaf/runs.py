@@ -8,6 +8,7 @@ metrics = runs.fit(runs.FitConfig(data="moons", flow="tnaf", epochs=20, out="run
 runs.fit(runs.FitConfig(data="moons", epochs=10_000, max_time=300))  # 5 minutes of training
 runs.evaluate("runs/moons")        # the test log-likelihood again
 samples = runs.sample("runs/moons", 1000)
+runs.distill(runs.DistillConfig(run="runs/moons", out="runs/moons-student"))  # one-pass sampler
 ```
 
 A run folder holds `config.json` (how to rebuild the flow and the data),
@@ -25,9 +26,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_tnaf import data, plotting
+from tfp_tnaf import data, distillation, plotting
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.files import atomic_path
@@ -42,7 +44,10 @@ from tfp_tnaf.training import (
     save_weights,
 )
 
-__all__ = ["FitConfig", "RunError", "evaluate", "fit", "restore", "sample"]
+__all__ = ["DistillConfig", "FitConfig", "RunError", "distill", "evaluate", "fit", "restore",
+           "sample"]
+
+tfb = tfp.bijectors
 
 
 class RunError(Exception):
@@ -128,6 +133,8 @@ def _build(config: dict):
         flow = make_flow(config["flow"], config["event_size"], **config["options"])
     except ValueError as error:
         raise RunError(str(error)) from error
+    if config.get("invert"):  # a distilled student: `tfb.Invert` of the flow (see `distill`)
+        flow = tfb.Invert(flow)
     return make_distribution(flow, config["event_size"])
 
 
@@ -396,7 +403,8 @@ def evaluate(run: str, data_dir: str | None = None) -> dict:
     test = _load(config).test
     mean, stderr = mean_log_prob(distribution, test)
     return dict(flow=config["flow"], data=config["data"], test_log_likelihood=mean,
-                test_log_likelihood_stderr=stderr, num_points=len(test))
+                test_log_likelihood_stderr=stderr, num_points=len(test),
+                student=bool(config.get("invert")))
 
 
 def sample(run: str, num_samples: int, seed: int = 0) -> np.ndarray:
@@ -405,3 +413,166 @@ def sample(run: str, num_samples: int, seed: int = 0) -> np.ndarray:
         raise RunError(f"the number of samples must be a positive integer; got {num_samples}")
     _, distribution = restore(run)
     return tf.function(lambda: distribution.sample(num_samples, seed=seed))().numpy()
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    """What `distill` does: a one-pass student of a fitted run.
+
+    Attributes:
+      run: the teacher's run folder (written by `fit`).
+      out: the student's run folder (`evaluate` and `sample` accept it).
+      student: a name of `tfp_tnaf.models.FLOWS`; the student is `tfb.Invert` of
+        that flow (its inverse-autoregressive direction samples in one pass per
+        layer). `"maf"` is an IAF on TFP's MADE, without batch normalisation
+        unless `options` say otherwise.
+      options: `make_flow` options of the student (`num_flows`, `hidden_units`, ...).
+      max_time, steps: the distillation budget (seconds of wall-clock, steps);
+        at least one.
+      batch_size: student samples per step.
+      learning_rate, global_clipnorm: override the student flow's recipe.
+      warm_start_steps, warm_start_samples: a forward-KL warm start on teacher
+        samples first (see `tfp_tnaf.distillation.distill`).
+      seed: seeds the student's weights and samples.
+      kl_samples: samples of the final KL estimate.
+      samples: samples drawn for the plots.
+      evaluate: also score the test split (sequential for a student: D steps per layer).
+      data_dir: the data folder, if not the teacher's.
+      verbose: 0 silent; 1 the summary.
+    """
+
+    run: str
+    out: str
+    student: str = "naf"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_time: float | None = 60.0
+    steps: int | None = None
+    batch_size: int = 256
+    learning_rate: float | None = None
+    global_clipnorm: float | None = None
+    warm_start_steps: int = 0
+    warm_start_samples: int = 2000
+    seed: int = 0
+    kl_samples: int = 10_000
+    samples: int = 2000
+    evaluate: bool = True
+    data_dir: str | None = None
+    verbose: int = 1
+
+
+# What a student's config.json takes from its teacher's: the same data and split.
+_TEACHER_KEYS = ("data", "data_dir", "data_key", "drop_nonfinite", "seed", "batch_size",
+                 "event_size")
+
+
+def _student_config(config: DistillConfig, teacher: dict) -> dict:
+    """The student's `config.json`: the teacher's data and split, the student's
+    flow with `invert`, and how it was distilled."""
+    if config.student not in FLOWS:
+        raise RunError(f"unknown student flow {config.student!r}: choose one of "
+                       f"{', '.join(FLOWS)}")
+    if os.path.abspath(config.out) == os.path.abspath(config.run):
+        raise RunError("the student's run folder must not be its teacher's")
+    if teacher.get("invert"):
+        raise RunError(f"{config.run!r} holds a distilled student; distil from a fitted run")
+    options = dict(config.options)
+    if config.student == "maf":  # batch statistics of its own samples would move the density
+        options.setdefault("batch_norm", False)
+    recipe = FLOWS[config.student].recipe
+    saved = {k: teacher[k] for k in _TEACHER_KEYS if k in teacher}
+    saved.update(
+        flow=config.student, options=options, invert=True, distilled_from=config.run,
+        teacher=dict(flow=teacher["flow"], options=teacher["options"]),
+        distill=dataclasses.asdict(config),
+        learning_rate=recipe.learning_rate if config.learning_rate is None
+        else config.learning_rate,
+        global_clipnorm=recipe.global_clipnorm if config.global_clipnorm is None
+        else config.global_clipnorm)
+    if config.data_dir:
+        saved["data_dir"] = config.data_dir
+    return saved
+
+
+def distill(config: DistillConfig) -> dict:
+    """Distils the fitted run `config.run` into a one-pass student; writes its run folder.
+
+    The student, `tfb.Invert(make_flow(config.student, D))`, is trained by
+    `tfp_tnaf.distillation.distill` (the reverse KL on its own samples) within
+    the budget, then saved as a run folder whose `config.json` rebuilds it
+    (`"invert": true`), so `sample` draws from it in one pass per layer and
+    `evaluate` scores it (sequentially). `metrics.json` records the KL estimate,
+    the distillation's steps and seconds, the teacher's and (with
+    `config.evaluate`) the student's test log-likelihoods and sampling times.
+
+    Raises:
+      RunError: on an unknown student, a missing teacher run, `out` equal to
+        `run`, a bad option, or no budget.
+    """
+    teacher_config, teacher = restore(config.run, config.data_dir)
+    saved = _student_config(config, teacher_config)
+    echo = print if config.verbose else (lambda *_: None)
+    tf_keras.utils.set_random_seed(config.seed)
+    student = _build(saved)
+    os.makedirs(config.out, exist_ok=True)
+    _prepare_folder(config.out, saved, True, echo)
+    _write_json(os.path.join(config.out, "config.json"), saved)
+    echo(f"distilling {teacher_config['flow']} ({config.run}) into Invert({config.student}): "
+         f"D={saved['event_size']}, {count_parameters(student)} parameters")
+    metrics = _distil(teacher, student, config, saved)
+    _save_weights_atomically(student, os.path.join(config.out, "checkpoint"))
+    metrics.update(_teacher_metrics(config.run))
+    if config.evaluate:
+        measure = FitConfig(data=saved["data"], flow=f"Invert({config.student}) student",
+                            samples=config.samples, seed=config.seed)
+        metrics.update(_measure(student, _load(saved), measure, config.out))
+    _write_json(os.path.join(config.out, "metrics.json"), metrics)
+    _report_distillation(metrics, config, echo)
+    return metrics
+
+
+def _distil(teacher, student, config: DistillConfig, saved: dict) -> dict:
+    """Runs the distillation and estimates the KL; what `metrics.json` records of it."""
+    optimizer = FLOWS[config.student].recipe.optimizer(saved["learning_rate"],
+                                                       saved["global_clipnorm"])
+    try:
+        result = distillation.distill(
+            teacher, student, steps=config.steps, max_time=config.max_time,
+            batch_size=config.batch_size, optimizer=optimizer,
+            warm_start_steps=config.warm_start_steps,
+            warm_start_samples=config.warm_start_samples, seed=config.seed)
+    except ValueError as error:
+        raise RunError(str(error)) from error
+    kl, kl_stderr = distillation.kl_estimate(teacher, student, config.kl_samples,
+                                             seed=config.seed + 1)
+    draw = tf.function(lambda: student.sample(1000, seed=config.seed))
+    draw()  # traced
+    start = time.perf_counter()
+    draw().numpy()
+    return dict(kl=kl, kl_stderr=kl_stderr, distill_seconds=result.seconds,
+                distill_steps=result.steps, skipped_steps=result.skipped_steps,
+                warm_start_steps=result.warm_start_steps,
+                warm_start_seconds=result.warm_start_seconds, history=result.history,
+                student_seconds_per_1000_samples=time.perf_counter() - start)
+
+
+def _teacher_metrics(run: str) -> dict:
+    """The teacher's test log-likelihood, from its `metrics.json` (if it has one)."""
+    try:
+        with open(os.path.join(run, "metrics.json")) as f:
+            metrics = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {f"teacher_{k}": metrics[k] for k in ("test_log_likelihood",
+                                                  "test_log_likelihood_stderr")
+            if k in metrics}
+
+
+def _report_distillation(metrics: dict, config: DistillConfig, echo) -> None:
+    echo(f"KL(student || teacher) ~ {metrics['kl']:.4f} +- {metrics['kl_stderr']:.4f} nats "
+         f"after {metrics['distill_steps']} steps, {metrics['distill_seconds']:.1f} s")
+    if "test_log_likelihood" in metrics:
+        teacher = metrics.get("teacher_test_log_likelihood")
+        echo(f"test log-likelihood: student {metrics['test_log_likelihood']:.4f}"
+             + ("" if teacher is None else f", teacher {teacher:.4f}") + " nats")
+    echo(f"1000 samples in {metrics['student_seconds_per_1000_samples']:.3f} s (one pass per "
+         f"layer); wrote {config.out}/: config.json, checkpoint/, metrics.json")
