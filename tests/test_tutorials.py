@@ -18,6 +18,8 @@ SIX_FLOWS = ("MAF", "IAF", "RealNVP+BN", "NAF", "B-NAF", "T-NAF", "Invert(T-NAF)
 NOTEBOOKS = {
     "two_moons.ipynb": (SIX_FLOWS, ["two_moons_densities.png"]),
     "siggraph.ipynb": (SIX_FLOWS, ["siggraph_densities.png", "siggraph_layers.png"]),
+    "high_dimensional.ipynb": (("T-NAF", "NAF", "B-NAF", "T-NAF p(y)", "T-NAF p(y \\| c)"),
+                               ["bsds300_patches.png", "digits_by_class.png"]),
 }
 
 # Log noise: TensorFlow's C++ logs (absl's format and preamble, oneDNN, CUDA) and
@@ -85,7 +87,8 @@ def test_tutorial_runs_quietly_and_fills_its_tables(name):
 # The committed notebooks: the full run's data sizes, and a floor on T-NAF's test
 # log-likelihood (on Two Moons close to the command line's -1.29 nats).
 FULL_RUN = {"two_moons.ipynb": ("'train': (10000, 2)", -1.35),
-            "siggraph.ipynb": ("'train': (7800, 2)", -2.30)}
+            "siggraph.ipynb": ("'train': (7800, 2)", -2.30),
+            "high_dimensional.ipynb": ("'train': (100000, 63)", 100.0)}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
