@@ -47,6 +47,11 @@ def plot_densities(log_probs: dict[str, Callable[[np.ndarray], np.ndarray]], dat
             axes[1, j].scatter(samples[name][:, 0], samples[name][:, 1], s=0.5, alpha=0.4)
             axes[1, j].set_xlim(extent[:2])
             axes[1, j].set_ylim(extent[2:])
+    return _untick_and_save(fig, axes, path)
+
+
+def _untick_and_save(fig, axes, path: str | os.PathLike | None):
+    """A panel grid's last step: no ticks, tight layout, written to `path` if given."""
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -81,12 +86,7 @@ def plot_layers(rows: dict[str, list[tuple[str, np.ndarray]]],
             ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
             ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
             ax.set_title(f"{name}: {title}" if j == 0 else title, fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=80)
-    return fig
+    return _untick_and_save(fig, axes, path)
 
 
 def plot_density_2d(log_prob: Callable[[np.ndarray], np.ndarray], data: np.ndarray,
