@@ -184,14 +184,19 @@ def _model(config: FitConfig, saved: dict, strategy, batch: np.ndarray):
 def _describe(config: FitConfig, strategy) -> dict:
     """What `config.json` records: all of `config`, the learning rate and clipping
     in force, and the replicas."""
-    recipe = FLOWS[config.flow].recipe
     saved = dataclasses.asdict(config)
-    saved.update(learning_rate=recipe.learning_rate if config.learning_rate is None
-                 else config.learning_rate,
-                 global_clipnorm=recipe.global_clipnorm if config.global_clipnorm is None
-                 else config.global_clipnorm,
+    saved.update(_in_force(config.flow, config.learning_rate, config.global_clipnorm),
                  replicas=strategy.num_replicas_in_sync)
     return saved
+
+
+def _in_force(flow: str, learning_rate: float | None, global_clipnorm: float | None) -> dict:
+    """The learning rate and clipping a run trains with: the given ones, else the
+    flow's recipe's."""
+    recipe = FLOWS[flow].recipe
+    return dict(learning_rate=recipe.learning_rate if learning_rate is None else learning_rate,
+                global_clipnorm=recipe.global_clipnorm if global_clipnorm is None
+                else global_clipnorm)
 
 
 def fit(config: FitConfig) -> dict:
@@ -478,16 +483,12 @@ def _student_config(config: DistillConfig, teacher: dict) -> dict:
     options = dict(config.options)
     if config.student == "maf":  # batch statistics of its own samples would move the density
         options.setdefault("batch_norm", False)
-    recipe = FLOWS[config.student].recipe
     saved = {k: teacher[k] for k in _TEACHER_KEYS if k in teacher}
     saved.update(
         flow=config.student, options=options, invert=True, distilled_from=config.run,
         teacher=dict(flow=teacher["flow"], options=teacher["options"]),
         distill=dataclasses.asdict(config),
-        learning_rate=recipe.learning_rate if config.learning_rate is None
-        else config.learning_rate,
-        global_clipnorm=recipe.global_clipnorm if config.global_clipnorm is None
-        else config.global_clipnorm)
+        **_in_force(config.student, config.learning_rate, config.global_clipnorm))
     if config.data_dir:
         saved["data_dir"] = config.data_dir
     return saved
