@@ -176,12 +176,15 @@ def set_batch_norm_statistics(flow: tfb.Bijector, points: Any,
     normed = [isinstance(layer, _MaskedAutoregressiveFlow) and layer._norm is not None
               for layer in layers]
     y = np.asarray(points)
-    for layer, norm in zip(layers, normed, strict=True):  # Chain.inverse: bijectors[0] first
+    # Chain.inverse applies bijectors[0] first; past the last normalisation, nothing to set.
+    last = max((i for i, norm in enumerate(normed) if norm), default=-1)
+    for layer, norm in zip(layers[:last + 1], normed, strict=False):
         if norm:
             u = _batched(lambda b, layer=layer: layer._affine(b).inverse(b), y, batch_size)
             layer._norm.moving_mean.assign(u.mean(0).astype(u.dtype))
             layer._norm.moving_variance.assign(u.var(0).astype(u.dtype))
-        if any(normed):
+            y = layer._norm(tf.constant(u))[0].numpy()  # the layer's output, from u
+        else:
             y = _batched(layer.inverse, y, batch_size)
     return sum(normed)
 
