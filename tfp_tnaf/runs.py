@@ -39,6 +39,7 @@ from tfp_tnaf.training import (
     FlowModel,
     ResumableTraining,
     TimeBudget,
+    compiled_log_prob,
     load_weights,
     mean_log_prob,
     save_weights,
@@ -349,12 +350,12 @@ def _plots(distribution, test: np.ndarray, samples: np.ndarray, out: str,
            title: str) -> list[str]:
     """1-D and 2-D: density, data and samples; higher-D: marginals and pairs."""
     if test.shape[1] <= 2:
-        log_prob = tf.function(distribution.log_prob)
+        log_prob = compiled_log_prob(distribution, test.shape[1])  # the test's own trace
         path = os.path.join(out, "density.png")
         plot = plotting.plot_density_2d if test.shape[1] == 2 else plotting.plot_density_1d
         with atomic_path(path) as temporary:
-            plot(lambda g: log_prob(tf.constant(g)).numpy(), test, samples, temporary,
-                 title=title)
+            plot(lambda g: log_prob(tf.cast(g, distribution.dtype)).numpy(), test, samples,
+                 temporary, title=title)
         return [path]
     paths = [os.path.join(out, "marginals.png"), os.path.join(out, "pairs.png")]
     for path, draw in zip(paths, (plotting.plot_marginals, plotting.plot_pairs), strict=True):

@@ -111,7 +111,6 @@ class ResumableTraining(tf_keras.callbacks.BackupAndRestore):
         self._training_state._ckpt_saved_epoch.assign(last)
         self._backup(epoch=last)
 
-
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         if self.delete_checkpoint:
