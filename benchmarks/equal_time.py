@@ -8,7 +8,8 @@
 Each flow is built by `make_flow` with its registry options, trained with
 `FlowModel.fit` by its registry recipe (`FLOWS[name].recipe`) under a
 `TimeBudget` of the data set's seconds (tracing counts, validation does not),
-and keeps its best-validation weights (`BestWeights`, fed by the budget's
+its learning rate annealed to 0 over those seconds (`DecayOverBudget`; `--decay
+constant` keeps it fixed), and keeps its best-validation weights (`BestWeights`, fed by the budget's
 validation trace every `--record-every` seconds as well as at the end of each
 epoch); MAF's batch normalisations then take the training set's statistics
 (`set_batch_norm_statistics`, the MAF recipe) before the test. Every flow gets
@@ -47,7 +48,14 @@ from benchmarks.run import load_dataset
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
-from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
+from tfp_tnaf.runs import DECAYS
+from tfp_tnaf.training import (
+    BestWeights,
+    DecayOverBudget,
+    FlowModel,
+    TimeBudget,
+    mean_log_prob,
+)
 
 # The issue's budgets: seconds of training per flow and data set.
 SECONDS = {"moons": 60, "siggraph": 60, "miniboone": 300, "bsds300": 300, "digits": 300}
@@ -55,8 +63,8 @@ FLOW_NAMES = ("tnaf", "tnaf-paper", "naf", "bnaf", "maf", "realnvp")
 
 # The T-NAF ablation: one change at a time, from the paper's configuration and
 # recipe to the default, then candidates tried on the default and not kept.
-# Each entry: (label, registry flow, options over the registry's, optimizer
-# overrides: `learning_rate`, `global_clipnorm`).
+# Each entry: (label, registry flow, options over the registry's, recipe
+# overrides: `learning_rate`, `global_clipnorm`, `decay`).
 _LOW_RANK = dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64)
 _SMALL_BLOCKS = dict(_LOW_RANK, num_layers=2, num_heads=1)
 ABLATION = (
@@ -72,6 +80,8 @@ ABLATION = (
     ("default, no clipping (global norm 1e6)", "tnaf", {}, dict(global_clipnorm=1e6)),
     ("default, linear token embedding, dropout 0.1", "tnaf",
      dict(token_activation="linear", dropout=0.1), {}),
+    ("default, constant learning rate (no decay over the budget)", "tnaf", {},
+     dict(decay="constant")),
 )
 
 
@@ -84,8 +94,10 @@ def variants(kind: str, flows: list[str],
     return [(FLOWS[name].label, name, {}, {}) for name in flows]
 
 
-def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, args) -> dict:
+def train(flow: str, options: dict, overrides: dict, splits, seconds: float, args) -> dict:
     """One flow trained for `seconds`; its figures and validation trace."""
+    optimizer = dict(overrides)
+    decay = optimizer.pop("decay", args.decay)
     tf_keras.utils.set_random_seed(args.seed)
     d = splits.train.shape[1]
     distribution = make_distribution(make_flow(flow, d, **options), d)
@@ -94,15 +106,16 @@ def train(flow: str, options: dict, optimizer: dict, splits, seconds: float, arg
     best = BestWeights()
     budget = TimeBudget(seconds, validation_data=(splits.validation,),
                         record_every=args.record_every, best=best)
+    schedule = [DecayOverBudget(budget)] if decay == "cosine" else []
     start = time.perf_counter()
     model.fit(splits.train, validation_data=(splits.validation,), epochs=10**6,
-              batch_size=args.batch_size, callbacks=[best, budget], verbose=0)
+              batch_size=args.batch_size, callbacks=[best, budget, *schedule], verbose=0)
     wall = time.perf_counter() - start
     set_batch_norm_statistics(distribution.bijector, splits.train)  # MAF's; others: no-op
     test, stderr = mean_log_prob(distribution, splits.test)
     best_time = seconds_at(best.best_step, budget.trace)
     recipe = dataclasses.asdict(FLOWS[flow].recipe)
-    return dict(flow=flow, options=options, recipe=dict(recipe, **optimizer),
+    return dict(flow=flow, options=options, recipe=dict(recipe, **optimizer, decay=decay),
                 parameters=count_parameters(distribution),
                 flops_per_point=forward_flops_per_point(distribution, d), steps=budget.steps,
                 train_seconds=budget.seconds, wall_seconds=wall,
@@ -178,6 +191,9 @@ def _arguments(argv):
     parser.add_argument("--seconds", type=float, help="one budget for every data set "
                                                       "(default: the issue's, per data set)")
     parser.add_argument("--record-every", type=float, default=10.0)
+    parser.add_argument("--decay", choices=DECAYS, default="cosine",
+                        help="every flow's learning-rate schedule: cosine annealing to 0 "
+                             "over its budget (`DecayOverBudget`), or constant")
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bsds300-train", type=int, default=100_000)
@@ -207,6 +223,7 @@ def report(runs: list[dict], out: str) -> str:
         lines.append(f"- `{run['command']}`: {run['device']} ({run['cpus']} CPUs, "
                      f"{run['threads'] or 'default'} TF threads), float32 matmul "
                      f"{run['matmul_gflops']:.1f} GFLOP/s, XLA {'on' if run['jit'] else 'off'}, "
+                     f"{run.get('decay', 'constant')} learning rate, "
                      f"batch {run['batch_size']}, seed {run['seed']}, "
                      f"{run.get('total_seconds', float('nan')):.0f} s in all")
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -227,7 +244,8 @@ def run(args, argv) -> dict:
     result = dict(device=tf.config.list_logical_devices()[-1].name,
                   cpus=len(os.sched_getaffinity(0)), threads=args.threads,
                   machine=platform.processor() or platform.machine(),
-                  matmul_gflops=matmul_gflops(), jit=args.jit, batch_size=args.batch_size,
+                  matmul_gflops=matmul_gflops(), jit=args.jit, decay=args.decay,
+                  batch_size=args.batch_size,
                   seed=args.seed, paper=PAPER,
                   command=" ".join(["python -m benchmarks.equal_time", *argv]), rows=[])
     for dataset in args.datasets:

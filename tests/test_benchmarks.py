@@ -24,3 +24,23 @@ def test_quick_benchmark_writes_tables_and_plot(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "#### moons (D=2)" in text and "#### D=4, batch 512" in text
     assert (tmp_path / "params_vs_ll.png").stat().st_size > 1000
+
+
+def test_equal_time_quick_run_trains_each_flow_for_its_budget(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.equal_time", "--quick", "--seconds", "3",
+         "--record-every", "1", "--flows", "tnaf,maf", "--out", str(tmp_path)], cwd=REPOSITORY,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["decay"] == "cosine"
+    assert [r["flow"] for r in results["rows"]] == ["tnaf", "maf"]
+    for row in results["rows"]:
+        assert row["recipe"]["decay"] == "cosine" and row["steps"] > 0
+        assert 3 <= row["train_seconds"] < 3 + 2 * row["seconds_per_step"] + 1
+        assert row["trace"] and row["trace"][-1]["steps"] == row["steps"]
+        assert not row["diverged"] and row["test_ll"] > -5
+    text = (tmp_path / "results.md").read_text()
+    assert "cosine learning rate" in text and "#### moons (D=2, 3 s each)" in text
+    assert (tmp_path / "validation-moons.png").stat().st_size > 1000

@@ -197,13 +197,13 @@ def test_max_time_stops_the_fit_and_is_recorded(tmp_path, capsys):
     at = TINY.index("--epochs")
     without_epochs = TINY[:at] + TINY[at + 2:]
     cli.main(["fit", "--flow", "naf", "--hidden-units", "8", *without_epochs, "--max-time", "1.5",
-              "--out", str(out)])  # in-process: no interpreter start-up
+              "--decay", "cosine", "--out", str(out)])  # in-process: no interpreter start-up
     assert "time budget spent" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
     # Without --epochs the clock alone bounds the run.
     assert config["max_time"] == metrics["max_time"] == 1.5 and metrics["stopped_by_time"]
-    assert config["epochs"] == cli.UNBOUNDED_EPOCHS
+    assert config["epochs"] == cli.UNBOUNDED_EPOCHS and config["decay"] == "cosine"
     epochs = len(metrics["history"]["val_loss"])  # the partial last epoch is validated
     assert 0 < metrics["steps"] < cli.UNBOUNDED_EPOCHS * 50 and epochs == -(-metrics["steps"] // 50)
     assert np.isfinite(metrics["test_log_likelihood"])
@@ -220,6 +220,8 @@ def test_errors_are_explained(tmp_path, capsys):
                              f"got '{seconds}'" in output
     code, output = run_in_process(capsys, "fit", "--strategy", "multiworker", "--max-time", "5")
     assert code == 2 and "not supported with the multiworker strategy" in output
+    code, output = run_in_process(capsys, "fit", "--decay", "cosine")
+    assert code == 2 and "decay 'cosine' anneals over max_time: give max_time" in output
     np.save(tmp_path / "flat.npy", np.zeros(30))
     code, output = run_in_process(capsys, "fit", "--data", str(tmp_path / "flat.npy"))
     assert code == 2 and "[num_points, num_dims]" in output

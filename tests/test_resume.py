@@ -16,7 +16,13 @@ from tests.support.flows import SMALL_NAF
 from tfp_tnaf import NeuralAutoregressive
 from tfp_tnaf.data import two_moons
 from tfp_tnaf.models import make_distribution
-from tfp_tnaf.training import BestWeights, FlowModel, ResumableTraining, TimeBudget
+from tfp_tnaf.training import (
+    BestWeights,
+    DecayOverBudget,
+    FlowModel,
+    ResumableTraining,
+    TimeBudget,
+)
 
 MOONS = two_moons(num_train=640, num_validation=200, num_test=200, seed=4)
 EPOCHS, BATCH = 5, 64
@@ -44,10 +50,11 @@ def _model():
 
 def _fit(model, directory, extra=()):
     best, budget = BestWeights(), TimeBudget(10_000.0)
-    resume = ResumableTraining(directory, callbacks=[best, budget])
+    decay = DecayOverBudget(budget)  # over 10,000 s: the rate hardly moves
+    resume = ResumableTraining(directory, callbacks=[best, budget, decay])
     # Unshuffled batches: a resumed run then replays exactly what an unbroken one does.
     model.fit(MOONS.train, validation_data=(MOONS.validation,), epochs=EPOCHS,
-              batch_size=BATCH, shuffle=False, callbacks=[best, budget, resume, *extra],
+              batch_size=BATCH, shuffle=False, callbacks=[best, budget, decay, resume, *extra],
               verbose=0)
     return best, budget, resume
 
@@ -65,6 +72,7 @@ def test_a_resumed_fit_continues_where_the_killed_one_stopped(tmp_path):
         tf.train.latest_checkpoint(tmp_path / "run" / "chief"),
         "resume_state/text/.ATTRIBUTES/VARIABLE_VALUE").decode())
     assert spent["epochs_done"] == 3
+    assert spent["callbacks"][2] == dict(initial_learning_rate=pytest.approx(1e-2))
 
     fresh = _model()  # a new process would build the flow from scratch
     best, budget, resume = _fit(fresh, tmp_path / "run")

@@ -21,6 +21,7 @@ from tfp_tnaf.data import two_moons
 from tfp_tnaf.models import make_distribution, make_flow
 from tfp_tnaf.training import (
     BestWeights,
+    DecayOverBudget,
     FlowModel,
     TimeBudget,
     fit_steps,
@@ -176,6 +177,52 @@ def test_time_budget_rejects_bad_arguments():
         TimeBudget(10, record_every=1)
     with pytest.raises(ValueError, match="must monitor `val_loss`"):
         TimeBudget(10, validation_data=np.zeros((4, 2)), best=BestWeights("loss"))
+
+
+class _Clock(tf_keras.callbacks.Callback):
+    """Reads the budget's clock (before the decay) or the learning rate and the
+    clock (after it) at the start of each batch."""
+
+    def __init__(self, budget, readings, after):
+        super().__init__()
+        self.budget, self.readings, self.after = budget, readings, after
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.after:
+            self.readings[-1] += (float(self.model.optimizer.learning_rate.numpy()),
+                                  self.budget.elapsed())
+        else:
+            self.readings.append((self.budget.elapsed(),))
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.25])
+def test_decay_over_budget_anneals_the_learning_rate_with_the_clock(moons, floor):
+    model = tiny_naf_model(0.01)
+    budget, readings = TimeBudget(1.0), []
+    decay = DecayOverBudget(budget, floor=floor)
+    model.fit(moons.train, epochs=10_000, batch_size=100, verbose=0,
+              callbacks=[budget, _Clock(budget, readings, False), decay,
+                         _Clock(budget, readings, True)])
+    assert budget.exhausted and decay.initial_learning_rate == pytest.approx(0.01)
+    assert len(readings) == budget.steps > 5
+
+    def rate(seconds):  # the schedule, written out
+        return 0.01 * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * min(seconds, 1.0))))
+
+    # Each batch's rate is the schedule at a time the decay read between our two readings.
+    for before, learning_rate, after in readings:
+        assert rate(after) * (1 - 1e-6) <= learning_rate <= rate(before) * (1 + 1e-6)
+    rates = [r[1] for r in readings]
+    assert rates[0] > 0.9 * 0.01 and np.all(np.diff(rates) <= 1e-9)
+    assert rates[-1] < rate(0.5) and min(rates) >= 0.01 * floor * (1 - 1e-6)
+
+
+def test_decay_over_budget_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="must be a TimeBudget"):
+        DecayOverBudget(10.0)
+    for floor in (1.0, -0.1, True, "0"):
+        with pytest.raises(ValueError, match=r"`floor` must be a number in \[0, 1\)"):
+            DecayOverBudget(TimeBudget(10), floor=floor)
 
 
 def test_conditional_fit_passes_the_context(moons):

@@ -65,6 +65,7 @@ def _add_fit(sub) -> None:
     """The `fit` command and its arguments."""
     from tfp_tnaf.data import DATASETS
     from tfp_tnaf.models import FLOW_NAMES
+    from tfp_tnaf.runs import DECAYS
 
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
@@ -89,6 +90,9 @@ def _add_fit(sub) -> None:
     fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
                      help="training-time budget: stop after the batch that reaches it "
                           "(validation not counted); keeps the best-validation weights")
+    fit.add_argument("--decay", default="constant", choices=DECAYS,
+                     help="learning-rate schedule: constant, or cosine, annealed to 0 over "
+                          "--max-time (default constant)")
     fit.add_argument("--batch-size", type=int, default=200)
     fit.add_argument("--lr", type=float, help="Adam learning rate (default: the flow's)")
     fit.add_argument("--global-clipnorm", type=float,
@@ -176,7 +180,8 @@ def _fit(args: argparse.Namespace) -> dict:
     return runs.fit(runs.FitConfig(
         data=args.data, data_dir=args.data_dir, flow=args.flow, options=options,
         epochs=epochs, max_time=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
-        global_clipnorm=args.global_clipnorm, seed=args.seed, samples=args.samples, out=args.out,
+        global_clipnorm=args.global_clipnorm, decay=args.decay, seed=args.seed,
+        samples=args.samples, out=args.out,
         jit=args.jit, verbose="auto" if args.verbose else 0, strategy=args.strategy,
         peer_timeout=args.peer_timeout, data_key=args.data_key,
         drop_nonfinite=args.drop_nonfinite, restart=args.restart, tensorboard=args.tensorboard))

@@ -36,6 +36,7 @@ from tfp_tnaf.files import atomic_path
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import (
     BestWeights,
+    DecayOverBudget,
     FlowModel,
     ResumableTraining,
     TimeBudget,
@@ -53,6 +54,9 @@ tfb = tfp.bijectors
 
 class RunError(Exception):
     """A mistake in a run's configuration, its data or its folder (said without a traceback)."""
+
+
+DECAYS = ("constant", "cosine")  # FitConfig.decay
 
 
 @dataclasses.dataclass
@@ -73,6 +77,9 @@ class FitConfig:
         `tfp_tnaf.training.TimeBudget`). The best-validation weights are kept,
         the last, partial epoch's included. Not with the `multiworker` strategy.
       learning_rate, global_clipnorm: override the flow's recipe (`FLOWS[flow].recipe`).
+      decay: the learning rate's schedule: `"constant"`, or `"cosine"`, which
+        anneals it to 0 over `max_time` (`tfp_tnaf.training.DecayOverBudget`;
+        needs `max_time`).
       seed: seeds the data split, the weights, the shuffling and the samples.
       samples: samples drawn for the plots.
       out: the run folder (default `runs/DATA-FLOW`).
@@ -98,6 +105,7 @@ class FitConfig:
     batch_size: int = 200
     learning_rate: float | None = None
     global_clipnorm: float | None = None
+    decay: str = "constant"
     seed: int = 0
     samples: int = 2000
     out: str | None = None
@@ -141,7 +149,11 @@ def _build(config: dict):
 
 def _check_max_time(config: FitConfig) -> None:
     max_time = config.max_time
+    if config.decay not in DECAYS:
+        raise RunError(f"decay must be one of {', '.join(DECAYS)}; got {config.decay!r}")
     if max_time is None:
+        if config.decay != "constant":
+            raise RunError(f"decay {config.decay!r} anneals over max_time: give max_time")
         return
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) \
             or not 0 < max_time < np.inf:
@@ -298,6 +310,8 @@ def _train(model: FlowModel, splits: data.Splits, config: FitConfig,
     best = BestWeights()
     budget = None if config.max_time is None else TimeBudget(config.max_time)
     saved = [best] + ([budget] if budget else [])
+    if config.decay == "cosine":
+        saved.append(DecayOverBudget(budget))
     resume.callbacks = saved
     logs = [_tensorboard(config.tensorboard)] if config.tensorboard else []
     start = time.perf_counter()

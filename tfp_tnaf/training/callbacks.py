@@ -1,4 +1,5 @@
-"""Keras callbacks of flow training: the best-validation weights, and a wall-clock budget."""
+"""Keras callbacks of flow training: the best-validation weights, a wall-clock budget,
+and a learning rate that decays over that budget."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import numpy as np
 import tf_keras
 
-__all__ = ["BestWeights", "TimeBudget"]
+__all__ = ["BestWeights", "DecayOverBudget", "TimeBudget"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +244,69 @@ class TimeBudget(tf_keras.callbacks.Callback):
         if self.best is not None:
             self.best.on_validation(value)
         self._next_record = self.seconds + self.record_every
+
+
+class DecayOverBudget(tf_keras.callbacks.Callback):
+    r"""Anneals the optimizer's learning rate over a `TimeBudget`'s seconds.
+
+    Before each batch the learning rate becomes
+
+    ```none
+    lr(t) = lr_0 * (floor + (1 - floor) * (1 + cos(pi * min(t / T, 1))) / 2)
+    ```
+
+    with `t` the budget's training time so far (`TimeBudget.elapsed`:
+    evaluation excluded), `T` its seconds and `lr_0` the learning rate the
+    optimizer had when `fit` began: the cosine schedule of SGDR
+    (Loshchilov & Hutter, 2017) with the run's length measured in seconds
+    instead of steps, since under a wall-clock budget the number of steps is
+    not known in advance. Put it after the `TimeBudget` in `callbacks`.
+
+    ```python
+    budget = TimeBudget(300)
+    model.fit(train, epochs=10**6, callbacks=[BestWeights(), budget, DecayOverBudget(budget)])
+    ```
+
+    Args:
+      budget: the run's `TimeBudget`.
+      floor: the final learning rate as a fraction of `lr_0`, in [0, 1).
+
+    References:
+      Loshchilov, I. and Hutter, F. SGDR: Stochastic gradient descent with warm
+      restarts. ICLR 2017. https://arxiv.org/abs/1608.03983
+    """
+
+    def __init__(self, budget: TimeBudget, floor: float = 0.0):
+        super().__init__()
+        if not isinstance(budget, TimeBudget):
+            raise TypeError(f"`budget` must be a TimeBudget; got {type(budget).__name__}")
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) \
+                or not 0 <= floor < 1:
+            raise ValueError(f"`floor` must be a number in [0, 1); got {floor!r}")
+        self.budget = budget
+        self.floor = float(floor)
+        self.initial_learning_rate: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self.initial_learning_rate = float(self.model.optimizer.learning_rate.numpy())
+
+    def factor(self, seconds: float) -> float:
+        """`lr(t) / lr_0` after `seconds` of training."""
+        progress = min(max(seconds / self.budget.budget, 0.0), 1.0)
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(
+            self.initial_learning_rate * self.factor(self.budget.elapsed()))
+
+    def get_state(self) -> dict:
+        """What `ResumableTraining` checkpoints: `lr_0` (the optimizer's own
+        learning rate is restored decayed)."""
+        return dict(initial_learning_rate=self.initial_learning_rate)
+
+    def set_state(self, state: dict) -> None:
+        """Continues from `get_state()`'s result (after `on_train_begin`)."""
+        self.initial_learning_rate = state["initial_learning_rate"]
 
 
 def _positive(value) -> bool:
