@@ -82,6 +82,7 @@ ABLATION = (
      dict(token_activation="linear", dropout=0.1), {}),
     ("default, constant learning rate (no decay over the budget)", "tnaf", {},
      dict(decay="constant")),
+    ("default, monotone network H=16", "tnaf", dict(transform_units=16), {}),
 )
 
 

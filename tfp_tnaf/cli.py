@@ -65,7 +65,6 @@ def _add_fit(sub) -> None:
     """The `fit` command and its arguments."""
     from tfp_tnaf.data import DATASETS
     from tfp_tnaf.models import FLOW_NAMES
-    from tfp_tnaf.runs import DECAYS
 
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
@@ -85,18 +84,7 @@ def _add_fit(sub) -> None:
     fit.add_argument("--transform-units", type=int,
                      help="hidden width of each dimension's monotone transform (tnaf, naf, "
                           "bnaf)")
-    fit.add_argument("--epochs", type=int,
-                     help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
-    fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
-                     help="training-time budget: stop after the batch that reaches it "
-                          "(validation not counted); keeps the best-validation weights")
-    fit.add_argument("--decay", default="constant", choices=DECAYS,
-                     help="learning-rate schedule: constant, or cosine, annealed to 0 over "
-                          "--max-time (default constant)")
-    fit.add_argument("--batch-size", type=int, default=200)
-    fit.add_argument("--lr", type=float, help="Adam learning rate (default: the flow's)")
-    fit.add_argument("--global-clipnorm", type=float,
-                     help="clip the global gradient norm (default: the flow's)")
+    _add_budget_and_recipe(fit)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--samples", type=int, default=2000, help="samples drawn for the plots")
     fit.add_argument("--out", help="run folder (default runs/DATA-FLOW)")
@@ -118,6 +106,24 @@ def _add_fit(sub) -> None:
                           "folder (a killed run of the same command resumes by itself)")
     fit.add_argument("--peer-timeout", type=float, default=60.0,
                      help="multiworker: seconds to wait for the other workers")
+
+
+def _add_budget_and_recipe(fit) -> None:
+    """`fit`'s training budget and optimizer arguments."""
+    from tfp_tnaf.runs import DECAYS
+
+    fit.add_argument("--epochs", type=int,
+                     help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
+    fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
+                     help="training-time budget: stop after the batch that reaches it "
+                          "(validation not counted); keeps the best-validation weights")
+    fit.add_argument("--decay", default="constant", choices=DECAYS,
+                     help="learning-rate schedule: constant, or cosine, annealed to 0 over "
+                          "--max-time (default constant)")
+    fit.add_argument("--batch-size", type=int, default=200)
+    fit.add_argument("--lr", type=float, help="Adam learning rate (default: the flow's)")
+    fit.add_argument("--global-clipnorm", type=float,
+                     help="clip the global gradient norm (default: the flow's)")
 
 
 def _add_distill(sub) -> None:

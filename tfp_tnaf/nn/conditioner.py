@@ -53,6 +53,7 @@ class Conditioner(tf.Module):
         # The dimensions in the order they are visited, and each one's place in it.
         self.sequence = np.argsort(self.input_order, kind="stable")
         self.positions = self.input_order - 1
+        self._natural_order = bool(np.array_equal(self.sequence, np.arange(self.event_size)))
 
     def __call__(self, y: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
         """The parallel pass: `y` `[N, D]` (and `[N, C]` context) -> `[N, D, P]`."""
@@ -78,8 +79,9 @@ class Conditioner(tf.Module):
 
     def to_sequence(self, t: tf.Tensor) -> tf.Tensor:
         """The last axis from dimensions to their places in the sequence."""
-        return tf.gather(t, self.sequence, axis=-1)
+        return t if self._natural_order else tf.gather(t, self.sequence, axis=-1)
 
     def from_sequence(self, t: tf.Tensor, axis: int = -1) -> tf.Tensor:
-        """`axis` from places in the sequence back to dimensions."""
-        return tf.gather(t, self.positions, axis=axis)
+        """`axis` from places in the sequence back to dimensions (no gather, nor its
+        gradient, in the natural order)."""
+        return t if self._natural_order else tf.gather(t, self.positions, axis=axis)

@@ -128,27 +128,39 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         t = tf.experimental.numpy.swapaxes(t, -2, -3)
         return tf.reshape(t, tf.concat([tf.shape(t)[:-2], [self.embedding_units]], 0))
 
-    def _attend(self, query, keys, values, mask):
-        """Scaled dot-product attention; `mask` is True where attending is allowed."""
+    def _mask_bias(self, mask):
+        """0 where `mask` allows attending, -1e9 elsewhere: added to the scores,
+        it zeroes the masked weights of the softmax (cheaper than a select)."""
+        return tf.where(mask, tf.constant(0.0, self.dtype), tf.constant(-1e9, self.dtype))
+
+    def _attend(self, query, keys, values, bias):
+        """Scaled dot-product attention; `bias` from `_mask_bias`."""
         scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
-        scores = tf.matmul(query, keys, transpose_b=True) * scale
-        scores = tf.where(mask, scores, tf.constant(-1e9, scores.dtype))
+        scores = tf.matmul(query, keys, transpose_b=True) * scale + bias
         return tf.matmul(tf.nn.softmax(scores, axis=-1), values)
 
+    @staticmethod
+    def _norm(layer, t):
+        """`layer`'s LayerNormalization over the last axis, computed directly: the
+        same function as calling it, with fewer ops than Keras' general path."""
+        mean, variance = tf.nn.moments(t, axes=[-1], keepdims=True)
+        return (t - mean) * tf.math.rsqrt(variance + layer.epsilon) * layer.gamma + layer.beta
+
     def _mlp(self, block, t):
-        return t + self._drop(block["mlp_out"](block["mlp_in"](block["norm_mlp"](t))))
+        return t + self._drop(block["mlp_out"](block["mlp_in"](self._norm(block["norm_mlp"], t))))
 
     def _head(self, t):
-        return self.head_output(self.head_hidden(self.final_norm(t)))
+        return self.head_output(self.head_hidden(self._norm(self.final_norm, t)))
 
     def call(self, y: tf.Tensor, conditional_input: tf.Tensor | None = None) -> tf.Tensor:
         """Parallel pass: `y` of shape `[B, D]` -> `psi` of shape `[B, D, output_units]`."""
-        tokens = self.token(y[..., tf.newaxis])
+        tokens = self.token(y[..., :-1, tf.newaxis])  # the last value is no one's input
         start = self._start_token(conditional_input, tf.shape(y)[:-1])[..., tf.newaxis, :]
-        t = tf.concat([start, tokens[..., :-1, :]], axis=-2) + self.position
-        causal = tf.linalg.band_part(tf.ones([self.event_size] * 2, tf.bool), -1, 0)
+        t = tf.concat([start, tokens], axis=-2) + self.position
+        causal = self._mask_bias(
+            tf.linalg.band_part(tf.ones([self.event_size] * 2, tf.bool), -1, 0))
         for block in self.blocks:
-            a = block["norm_attention"](t)
+            a = self._norm(block["norm_attention"], t)
             heads = self._attend(self._split_heads(block["query"](a)),
                                  self._split_heads(block["key"](a)),
                                  self._split_heads(block["value"](a)), causal)
@@ -182,10 +194,10 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         t = tf.where(tf.equal(position, 0), start, token) + tf.gather(self.position, position)
         t = t[..., tf.newaxis, :]  # [B, 1, E]
         here = tf.equal(tf.range(self.event_size), position)[:, tf.newaxis]  # [D, 1]
-        seen = tf.range(self.event_size) <= position  # [D]
+        seen = self._mask_bias(tf.range(self.event_size) <= position)  # [D]
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
-            a = block["norm_attention"](t)
+            a = self._norm(block["norm_attention"], t)
             keys = tf.where(here, self._split_heads(block["key"](a)), keys)
             values = tf.where(here, self._split_heads(block["value"](a)), values)
             new_cache.append((keys, values))
