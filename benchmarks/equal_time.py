@@ -83,6 +83,7 @@ ABLATION = (
     ("default, constant learning rate (no decay over the budget)", "tnaf", {},
      dict(decay="constant")),
     ("default, monotone network H=16", "tnaf", dict(transform_units=16), {}),
+    ("default, dropout 0.05", "tnaf", dict(dropout=0.05), {}),
 )
 
 
