@@ -118,12 +118,16 @@ def test_the_default_has_at_most_nafs_parameters_at_high_dimension():
         assert tnaf <= count_parameters(make_registry_flow("naf", d)), d
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_dropout_is_on_in_keras_training_and_off_in_evaluation(dropout):
+@pytest.mark.parametrize("preset, dropout", [("tnaf", 0.0), ("tnaf", 0.5),
+                                             ("tnaf", None), ("tnaf-paper", None)])
+def test_dropout_is_on_in_keras_training_and_off_in_evaluation(preset, dropout):
+    """`None`: the preset's own rate, 0.05 for the default and 0 for the paper's."""
     from tfp_tnaf.training import FlowModel
 
     tf_keras.utils.set_random_seed(3)
-    flow = make_flow("tnaf", 3, dropout=dropout)
+    options = {} if dropout is None else dict(dropout=dropout)
+    flow = make_flow(preset, 3, **options)
+    dropout = 0.05 if (preset, dropout) == ("tnaf", None) else dropout
     model = FlowModel(tfd.TransformedDistribution(normal_base(3), flow))
     model.compile(tf_keras.optimizers.SGD(0.0))  # a step that leaves the weights as they are
     y = np.random.default_rng(4).normal(size=(64, 3)).astype(np.float32)

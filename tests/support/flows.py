@@ -16,7 +16,7 @@ SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
 SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
                   psi_units=8, transform_units=8, hypernetwork_units=8)
 # The paper's T-NAF (`TransformerAutoregressive.paper`) at the same small sizes.
-SMALL_TNAF_PAPER = dict(SMALL_TNAF, hypernetwork="mlp", token_activation="tanh")
+SMALL_TNAF_PAPER = dict(SMALL_TNAF, hypernetwork="mlp", token_activation="tanh", dropout=0.0)
 SMALL_BNAF = dict(transform_units=4, transform_layers=2)
 
 # The same sizes as options of `tfp_tnaf.models.make_flow`, by its flow name.
