@@ -36,6 +36,8 @@ def test_equal_time_quick_run_trains_each_flow_for_its_budget(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["decay"] == "cosine"
     assert [r["flow"] for r in results["rows"]] == ["tnaf", "maf"]
+    # MAF on 2-D data without batch normalisation (`TWO_DIMENSIONAL`)
+    assert [r["options"] for r in results["rows"]] == [{}, {"batch_norm": False}]
     for row in results["rows"]:
         assert row["recipe"]["decay"] == "cosine" and row["steps"] > 0
         assert 3 <= row["train_seconds"] < 3 + 2 * row["seconds_per_step"] + 1
