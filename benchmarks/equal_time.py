@@ -87,9 +87,9 @@ ABLATION = (
 
 # Registry options replaced on 2-D data. MAF's batch normalisation there holds a
 # thin dimension at a variance of 0.004-0.05, and one Two Moons test point then
-# scores about -4e5 (the mean -89 to -108); without it MAF is outlier-free and
-# as good on siggraph (measured 2026-12-02: moons -2.09, siggraph -2.545 against
-# -2.540 with it).
+# scores about -4e5 (the mean -89 to -108). Without it MAF is outlier-free, at
+# some cost on siggraph (60 s, seed 0, 2026-12-06: moons -2.259 against -108.2,
+# siggraph -2.676 against -2.528).
 TWO_DIMENSIONAL = {"maf": dict(batch_norm=False)}
 
 
