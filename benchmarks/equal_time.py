@@ -266,10 +266,11 @@ def run(args, argv) -> dict:
         seconds = args.seconds or SECONDS[dataset]
         splits = load_dataset(dataset, args.seed, args.bsds300_train if dataset == "bsds300"
                               else None, args.max_eval)
+        dims = splits.train.shape[1]
         for label, flow, options, optimizer in variants(args.variants, args.flows, args.rows,
-                                                         splits.train.shape[1]):
+                                                         dims):
             row = train(flow, options, optimizer, splits, seconds, args)
-            row.update(dataset=dataset, label=label, dims=splits.train.shape[1], budget=seconds)
+            row.update(dataset=dataset, label=label, dims=dims, budget=seconds)
             result["rows"].append(row)
             result["total_seconds"] = time.perf_counter() - start
             print(f"{dataset} {label}: test {row['test_ll']:.3f}, {row['steps']} steps, "

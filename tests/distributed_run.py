@@ -27,20 +27,18 @@ strategies = {name: make_strategy(name, peer_timeout=60) for name in args.strate
 
 import tf_keras  # noqa: E402
 
+from tests.support.flows import DISTRIBUTED_TNAF  # noqa: E402
 from tfp_tnaf import TransformerAutoregressive  # noqa: E402
 from tfp_tnaf.data import two_moons  # noqa: E402
 from tfp_tnaf.models import make_distribution  # noqa: E402
 from tfp_tnaf.training import FlowModel, save_weights  # noqa: E402
 
-# No dropout: each replica would draw its own masks, and the runs are compared exactly.
-SMALL = dict(num_layers=1, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
-             psi_units=8, transform_units=8, hypernetwork_units=8, dropout=0.0)
 splits = two_moons(num_train=128, num_validation=10, num_test=32, seed=3)
 results = {}
 for name, strategy in strategies.items():
     tf_keras.utils.set_random_seed(7)
     with strategy.scope():
-        distribution = make_distribution(TransformerAutoregressive(2, **SMALL), 2)
+        distribution = make_distribution(TransformerAutoregressive(2, **DISTRIBUTED_TNAF), 2)
         model = FlowModel(distribution)
         model.compile(tf_keras.optimizers.Adam(1e-2))
     history = model.fit(splits.train, batch_size=64, epochs=args.epochs, shuffle=False,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.support.flows import DISTRIBUTED_TNAF
 from tfp_tnaf import TransformerAutoregressive
 from tfp_tnaf.data import two_moons
 from tfp_tnaf.distribute import make_strategy
@@ -22,9 +23,6 @@ pytestmark = pytest.mark.xdist_group("distribute")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "distributed_run.py")
-# No dropout: each replica would draw its own masks, and the runs are compared exactly.
-SMALL = dict(num_layers=1, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
-             psi_units=8, transform_units=8, hypernetwork_units=8, dropout=0.0)
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
@@ -57,7 +55,7 @@ def test_mirrored_matches_single_device(mirrored):
 
 def test_mirrored_checkpoint_restores_on_one_device(mirrored):
     out, results = mirrored
-    distribution = make_distribution(TransformerAutoregressive(2, **SMALL), 2)
+    distribution = make_distribution(TransformerAutoregressive(2, **DISTRIBUTED_TNAF), 2)
     load_weights(distribution, out / "mirrored" / "weights")
     test = two_moons(num_train=128, num_validation=10, num_test=32, seed=3).test
     np.testing.assert_allclose(distribution.log_prob(tf.constant(test)).numpy(),

@@ -18,6 +18,12 @@ SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, he
 # The paper's T-NAF (`TransformerAutoregressive.paper`) at the same small sizes.
 SMALL_TNAF_PAPER = dict(SMALL_TNAF, hypernetwork="mlp", token_activation="tanh", dropout=0.0)
 SMALL_BNAF = dict(transform_units=4, transform_layers=2)
+# The T-NAF that tests/test_distribute.py and the script it runs train under each
+# strategy. No dropout: each replica would draw its own masks, and the runs are
+# compared exactly.
+DISTRIBUTED_TNAF = dict(num_layers=1, num_heads=2, embedding_units=8, mlp_units=16,
+                        head_units=16, psi_units=8, transform_units=8, hypernetwork_units=8,
+                        dropout=0.0)
 
 # The same sizes as options of `tfp_tnaf.models.make_flow`, by its flow name.
 SMALL_MAKE_FLOW = {

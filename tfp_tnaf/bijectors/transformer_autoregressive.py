@@ -88,9 +88,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       hypernetwork_units: hidden width of each `"mlp"` hypernetwork (208).
       dropout: dropout rate inside the transformer, on in training only
         (`FlowModel.fit` calls the model with `training=True`): 0.05 (`PAPER`
-        keeps 0). At equal wall-clock it gains 1.8 nats on MINIBOONE (2,956
-        training rows) and costs 0.6 on BSDS300 (100k patches); pass 0 for
-        data sets large enough not to overfit.
+        keeps 0). At equal wall-clock it gained 2.0 nats on MINIBOONE (2,956
+        training rows) and cost 0.8 on BSDS300 (100k patches; the ablation of
+        `benchmarks.equal_time`); pass 0 for data sets large enough not to
+        overfit.
       linear_slope: floor on the slope of the linear skip (keeps the inverse
         well conditioned far from the data).
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` or a
