@@ -145,3 +145,42 @@ def test_float32_roots_are_polished_to_the_nearest_float():
         ulps[steps] = np.abs(y - nearest) / np.spacing(np.abs(nearest))
     assert np.max(ulps[1]) <= 1 and np.mean(ulps[1] == 0) >= 0.99
     assert np.mean(ulps[0] == 0) < np.mean(ulps[1] == 0)  # the step is what does it
+
+
+def test_monotone_network_bracket_encloses_every_root():
+    """`MonotoneNetworkTransform.bracket` (the bounded tanh term plus the linear
+    skip) holds each root, for targets near the data and far outside it."""
+    transform, params, x = _monotone_network_case(tf.float64)
+    x = tf.concat([x, 1e6 * x, tf.constant([-1e12, 0.0, 1e12], tf.float64)], 0)
+    params = tf.concat([params, params, params[:3]], 0)
+    lo, hi = transform.bracket(x, params)
+    assert bool(tf.reduce_all(lo < hi))
+    assert bool(tf.reduce_all(transform(lo, params)[0] <= x))
+    assert bool(tf.reduce_all(transform(hi, params)[0] >= x))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_transform_bracket_needs_no_search_and_few_newton_steps(dtype):
+    """From the transform's bracket the solve runs no doubling, every element
+    converges within a few safeguarded Newton steps (a step below the
+    tolerance ends the search even where it rounds onto the bracket's end),
+    and the roots are those found from the default bracket."""
+    transform, params, x = _monotone_network_case(dtype)
+    bracketed = RootSolver()(transform, x, params, transform.bracket(x, params))
+    default = RootSolver()(transform, x, params)
+    assert int(bracketed.num_bracket_steps) == 0 and int(default.num_bracket_steps) > 0
+    assert int(bracketed.num_iterations) <= 8
+    assert bool(tf.reduce_all(bracketed.converged))
+    rtol = 1e-6 if dtype == tf.float32 else 1e-13
+    np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
+
+
+def test_bracket_that_misses_the_root_is_expanded():
+    params = (tf.constant(1.0), tf.constant(1.0))
+    target = tf.constant([-5.0, 0.5, 300.0, 2.0])
+    nan = float("nan")
+    lo = tf.constant([10.0, 10.0, -3.0, nan])
+    hi = tf.constant([11.0, 11.0, -2.0, nan])  # misses, misses, misses, unusable
+    result = RootSolver()(cubic, target, params, bracket=(lo, hi))
+    assert bool(tf.reduce_all(result.converged)) and int(result.num_bracket_steps) > 0
+    np.testing.assert_allclose(cubic(result.y, params)[0].numpy(), target.numpy(), rtol=1e-6)

@@ -65,6 +65,17 @@ def root_diagnostics(result: RootResult) -> dict[str, tf.Tensor]:
     }
 
 
+def _start(bracket, x, finite):
+    """The bracket the search starts from: `bracket` where given and `x` is
+    finite, `[-1, 1]` elsewhere; no gradient flows through it."""
+    one = tf.ones_like(x)
+    if bracket is None:
+        return -one, one
+    lo, hi = (tf.stop_gradient(tf.cast(end, x.dtype)) for end in bracket)
+    usable = finite & (lo <= hi)  # NaN ends fail it too
+    return tf.where(usable, lo, -one), tf.where(usable, hi, one)
+
+
 @dataclasses.dataclass(frozen=True)
 class RootSolver:
     """Solves `f(y) = x` elementwise for an increasing `f` of all of R onto R.
@@ -104,7 +115,8 @@ class RootSolver:
                 checks.positive(getattr(self, field), field)
         checks.non_negative_int(self.polish_steps, "polish_steps")
 
-    def __call__(self, fn: MonotoneFn, x: tf.Tensor, params: Any) -> RootResult:
+    def __call__(self, fn: MonotoneFn, x: tf.Tensor, params: Any,
+                 bracket: tuple[tf.Tensor, tf.Tensor] | None = None) -> RootResult:
         """Returns the `RootResult` of `fn(y, params) = x`.
 
         Args:
@@ -115,6 +127,9 @@ class RootSolver:
           x: the values to invert, any shape.
           params: a nest of tensors the function depends on; gradients of the
             solution with respect to them follow the implicit function theorem.
+          bracket: `(lo, hi)` of `x`'s shape, an interval expected to hold each
+            root (a transform's `bracket`); the search starts from it and still
+            expands it where it misses. Default `[-1, 1]`.
         """
         x = tf.convert_to_tensor(x)
         dtype = x.dtype
@@ -129,12 +144,13 @@ class RootSolver:
         def value(y):
             return fn(y, frozen)[0]
 
-        lo, hi, bracketed, bracket_steps = self._bracket(value, target_safe)
+        lo, hi = _start(bracket, target_safe, finite)
+        lo, hi, bracketed, bracket_steps = self._bracket(value, target_safe, lo, hi)
         y, converged, iterations = self._newton_bisection(fn, frozen, target_safe, lo, hi,
                                                           rtol, atol, finite)
         converged &= bracketed
         if self.polish_steps and dtype.size < 8:
-            y = self._polish(fn, frozen, target_safe, y)
+            y = self._polish(fn, frozen, target_safe, y, rtol, atol)
         # Non-finite targets map to their limits: NaN -> NaN, +-inf -> +-inf.
         y = tf.where(finite, y, target)
         result = self._attach_implicit_gradient(fn, y, x, params, finite,
@@ -143,14 +159,13 @@ class RootSolver:
         accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(target))
         return result._replace(converged=result.converged & accurate)
 
-    def _bracket(self, value, x):
+    def _bracket(self, value, x, lo, hi):
         """Expands `[lo, hi]` geometrically until `f(lo) <= x <= f(hi)`.
 
-        Each step evaluates `f` once: at the end that each element moves.
+        Each step evaluates `f` once: at the end that each element moves, by
+        a width that starts at `max((hi - lo) / 2, 1)` and doubles.
         Returns the bracket, whether it encloses each root, and the steps run.
         """
-        one = tf.ones_like(x)
-        lo, hi = -one, one
         f_lo, f_hi = value(lo), value(hi)
 
         def cond(step, lo, hi, f_lo, f_hi, width):
@@ -170,7 +185,7 @@ class RootSolver:
             return step + 1, new_lo, new_hi, new_f_lo, new_f_hi, width * 2
 
         steps, lo, hi, f_lo, f_hi, _ = tf.while_loop(
-            cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, one),
+            cond, body, (tf.constant(0), lo, hi, f_lo, f_hi, tf.maximum(0.5 * (hi - lo), 1.0)),
             maximum_iterations=self.max_bracket_steps)
         return lo, hi, (f_lo <= x) & (f_hi >= x), steps
 
@@ -192,9 +207,12 @@ class RootSolver:
             hi = tf.where(g < 0, hi, y)
             newton = g / tf.exp(log_df)
             y_newton = y - newton
-            use_newton = ((y_newton > lo) & (y_newton < hi)
-                          & (2.0 * tf.abs(newton) < tf.abs(step_old))
-                          & tf.math.is_finite(y_newton))
+            # A Newton step below the tolerance is the last one, even where it
+            # rounds onto y, an end of the bracket (bisecting would restart a
+            # search of the whole bracket).
+            use_newton = tf.math.is_finite(y_newton) & (
+                ((y_newton > lo) & (y_newton < hi) & (2.0 * tf.abs(newton) < tf.abs(step_old)))
+                | (tf.abs(newton) <= atol + rtol * tf.abs(y)))
             new_y = tf.where(g == 0, y, tf.where(use_newton, y_newton, 0.5 * (lo + hi)))
             new_step = tf.abs(new_y - y)
             new_f, new_log_df = fn(new_y, params)
@@ -215,9 +233,14 @@ class RootSolver:
             maximum_iterations=self.max_iterations)
         return y, done & finite, i
 
-    def _polish(self, fn, params, x, y):
+    def _polish(self, fn, params, x, y, rtol, atol):
         """`polish_steps` float64 Newton steps from `y`, each kept where it lowers
-        the float64 residual; rounded back to `y`'s dtype."""
+        the float64 residual; rounded back to `y`'s dtype.
+
+        Checking the residual costs an evaluation of `f`; the last step skips
+        it when every element moves by at most the solve's tolerance (a
+        Newton step from that close to the root of a smooth map is kept).
+        """
         def wide(t):
             t = tf.convert_to_tensor(t)
             return tf.cast(t, tf.float64) if t.dtype.is_floating else t
@@ -228,13 +251,28 @@ class RootSolver:
         except (TypeError, ValueError):  # a map that cannot run in float64 (its own
             return y                     # float32 variables): solved without the step
         best_gap, candidate = tf.abs(f - x), best
-        for _ in range(self.polish_steps):
+        tol = wide(atol) + wide(rtol) * tf.abs(best)
+        for k in range(self.polish_steps):
             candidate = candidate - (f - x) * tf.exp(-log_df)
-            f, log_df = fn(candidate, params)
-            gap = tf.abs(f - x)
-            better = gap < best_gap  # False for NaN: a step that fails is dropped
-            best, best_gap = tf.where(better, candidate, best), tf.where(better, gap, best_gap)
+            if k == self.polish_steps - 1:
+                near = tf.math.is_finite(candidate) & (tf.abs(candidate - best) <= tol)
+                best = tf.cond(tf.reduce_all(near), lambda c=candidate: c,
+                               lambda c=candidate, b=best, g=best_gap: self._keep_better(
+                                   fn, params, x, c, b, g)[0])
+                break
+            best, best_gap, f, log_df = self._keep_better(fn, params, x, candidate, best,
+                                                          best_gap)
         return tf.cast(best, y.dtype)
+
+    @staticmethod
+    def _keep_better(fn, params, x, candidate, best, best_gap):
+        """Evaluates `f(candidate)`; keeps it where its residual is lower (False
+        for NaN: a step that fails is dropped). Returns the new best, its
+        residual, and `f`, `log f'` at `candidate`."""
+        f, log_df = fn(candidate, params)
+        gap = tf.abs(f - x)
+        better = gap < best_gap
+        return (tf.where(better, candidate, best), tf.where(better, gap, best_gap), f, log_df)
 
     @staticmethod
     def _attach_implicit_gradient(fn, y, x, params, finite, converged, iterations,

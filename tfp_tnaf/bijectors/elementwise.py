@@ -96,7 +96,7 @@ class MonotoneElementwise(tfb.Bijector):
         x = self._assert_finite(tf.convert_to_tensor(x, dtype=self.dtype, name="x"), "x")
         params = tf.convert_to_tensor(self._params)
         x = tf.broadcast_to(x, tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(params)[:-1]))
-        return self._root_solver(self._transform, x, params)
+        return self._root_solver(self._transform, x, params, self._transform.bracket(x, params))
 
     def _is_increasing(self):
         return True

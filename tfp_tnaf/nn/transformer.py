@@ -175,6 +175,18 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         zeros = tf.zeros(shape, self.dtype)
         return [(zeros, zeros) for _ in self.blocks]
 
+    def _cache_indices(self, batch_size, position):
+        """`[B, heads, 3]` indices `(b, head, position)`: where one step's keys
+        go in a `[B, heads, D, E/heads]` cache."""
+        b, h = tf.meshgrid(tf.range(batch_size), tf.range(self.num_heads), indexing="ij")
+        return tf.stack([b, h, tf.fill(tf.shape(b), position)], axis=-1)
+
+    def _store(self, cache, where, t):
+        """Writes one step's keys or values (`t`, `[B, 1, E]`) into `cache` at
+        `where` (`_cache_indices`). A scatter writes only that position;
+        selecting with a mask would rewrite the whole cache at every step."""
+        return tf.tensor_scatter_nd_update(cache, where, self._split_heads(t)[..., 0, :])
+
     def decode_step(self, position: tf.Tensor, previous: tf.Tensor,
                     cache: list[tuple[tf.Tensor, tf.Tensor]],
                     conditional_input: tf.Tensor | None = None):
@@ -193,13 +205,13 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         start = self._start_token(conditional_input, tf.shape(previous))
         t = tf.where(tf.equal(position, 0), start, token) + tf.gather(self.position, position)
         t = t[..., tf.newaxis, :]  # [B, 1, E]
-        here = tf.equal(tf.range(self.event_size), position)[:, tf.newaxis]  # [D, 1]
+        where = self._cache_indices(tf.shape(previous)[0], position)
         seen = self._mask_bias(tf.range(self.event_size) <= position)  # [D]
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
             a = self._norm(block["norm_attention"], t)
-            keys = tf.where(here, self._split_heads(block["key"](a)), keys)
-            values = tf.where(here, self._split_heads(block["value"](a)), values)
+            keys = self._store(keys, where, block["key"](a))
+            values = self._store(values, where, block["value"](a))
             new_cache.append((keys, values))
             heads = self._attend(self._split_heads(block["query"](a)), keys, values, seen)
             t = t + self._drop(block["output"](self._merge_heads(heads)))

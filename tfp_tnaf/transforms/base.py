@@ -107,3 +107,17 @@ class MonotoneTransform(tf.Module):
 
     def _transform(self, y: tf.Tensor, groups: dict[str, tf.Tensor]):
         raise NotImplementedError
+
+    def bracket(self, x: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | None:
+        """An interval `(lo, hi)` that holds the `y` with `transform(y) = x`, or `None`.
+
+        The root solver starts its search from it (from `[-1, 1]` for `None`,
+        the default). A transform whose output is a bounded term plus a linear
+        one knows the interval in closed form; its solve then needs no bracket
+        search, and Newton starts close to the root.
+
+        Args:
+          x: noise values, shape `S`.
+          params: pseudo-parameters, shape `S + [num_params]`.
+        """
+        return None

@@ -40,6 +40,10 @@ class MonotoneNetworkTransform(MonotoneTransform):
     and bounds its slope below. The log-derivative is chained in log space,
     with `log(1 - tanh(u)^2)` evaluated stably.
 
+    Since the tanh term lies in `(-A, A)` with `A = sum exp(w3)`, each root
+    of `x(y) = x` lies in `[(x - b3 - A) / s, (x - b3 + A) / s]` (`s` the
+    skip's slope): `bracket` gives the root solver that interval.
+
     The groups' initial values (what a hypernetwork's output starts from)
     make every element start at about `0.6 y` plus a bounded tanh term with
     spread-out centres.
@@ -81,3 +85,12 @@ class MonotoneNetworkTransform(MonotoneTransform):
         log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(w3 + log_dh2, axis=-1),
                                       tf.math.log(skip))
         return x, log_dx
+
+    def bracket(self, x, params):
+        """`(x - b3 -+ A) / s` with `A = sum exp(w3)`, `s` the skip's slope: the
+        tanh term lies in `(-A, A)`, so the root lies between them."""
+        groups = self.split(params)
+        bound = tf.reduce_sum(tf.exp(groups["w3"]), axis=-1)
+        skip = tf.math.softplus(groups["c"][..., 0]) + self.linear_slope
+        centre = x - groups["b3"][..., 0]
+        return (centre - bound) / skip, (centre + bound) / skip
