@@ -82,6 +82,7 @@ ABLATION = (
     ("default, constant learning rate (no decay over the budget)", "tnaf", {},
      dict(decay="constant")),
     ("default, monotone network H=16", "tnaf", dict(transform_units=16), {}),
+    ("default, tanh in the transformer's MLPs", "tnaf", dict(mlp_activation="tanh"), {}),
 )
 
 

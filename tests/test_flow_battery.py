@@ -343,6 +343,7 @@ OWN_ERRORS = {
              (dict(event_size=3, hypernetwork_units=0), "hypernetwork_units"),
              (dict(event_size=3, hypernetwork="cubic"), "hypernetwork"),
              (dict(event_size=3, token_activation="relu"), "token_activation"),
+             (dict(event_size=3, mlp_activation="swish"), "mlp_activation"),
              (dict(event_size=3, dropout=1.5), "dropout"),
              (dict(event_size=3, transform_layers=2), "transform_layers")],
     "bnaf": [(dict(event_size=3, transform_layers=-1), "transform_layers"),

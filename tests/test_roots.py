@@ -184,3 +184,25 @@ def test_bracket_that_misses_the_root_is_expanded():
     result = RootSolver()(cubic, target, params, bracket=(lo, hi))
     assert bool(tf.reduce_all(result.converged)) and int(result.num_bracket_steps) > 0
     np.testing.assert_allclose(cubic(result.y, params)[0].numpy(), target.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("with_bracket", [True, False])
+def test_newton_steps_below_tolerance_end_the_solve(with_bracket):
+    """Elements of a trained T-NAF (`tests/data/tnaf_cycling_roots.npz`) whose
+    float32 Newton steps fell just under the tolerance and were undone by the
+    next: the step under the tolerance is the last, so each converges in a few
+    iterations (the cycle ran to the iteration budget)."""
+    from pathlib import Path
+
+    from tfp_tnaf import MonotoneNetworkTransform
+
+    recorded = np.load(Path(__file__).parent / "data" / "tnaf_cycling_roots.npz")
+    transform = MonotoneNetworkTransform(recorded["log_mixing"].shape[0],
+                                         linear_slope=float(recorded["linear_slope"]))
+    transform.log_mixing.assign(recorded["log_mixing"])
+    x, params = tf.constant(recorded["x"]), tf.constant(recorded["params"])
+    bracket = transform.bracket(x, params) if with_bracket else None
+    result = RootSolver()(transform, x, params, bracket)
+    assert bool(tf.reduce_all(result.converged)) and int(result.num_iterations) <= 20
+    residual = np.abs(transform(result.y, params)[0].numpy() - recorded["x"])
+    assert np.all(residual <= 1e-5 * (1 + np.abs(recorded["x"])))

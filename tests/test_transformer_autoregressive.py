@@ -138,3 +138,18 @@ def test_dropout_is_on_in_keras_training_and_off_in_evaluation(preset, dropout):
         assert trained[0] != trained[1] and trained[0] != evaluated[0]
     else:
         np.testing.assert_allclose(trained, evaluated, rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "tanh", "relu"])
+def test_mlp_activation_is_the_blocks_activation(activation):
+    """Each block's MLP computes `mlp_out(activation(mlp_in(t)))` with the
+    named activation (the default and the paper's: GELU)."""
+    flow = TransformerAutoregressive(4, mlp_activation=activation)
+    assert TransformerAutoregressive(4).parameters["mlp_activation"] == "gelu"
+    layer = flow.conditioner.transformer.blocks[0]["mlp_in"]
+    t = tf.random.normal([3, 4, layer.kernel.shape[0]])
+    pre = tf.matmul(t, layer.kernel) + layer.bias
+    expected = tf_keras.activations.get(activation)(pre)
+    np.testing.assert_allclose(layer(t).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    if activation != "gelu":
+        assert not np.allclose(layer(t).numpy(), tf_keras.activations.gelu(pre).numpy())

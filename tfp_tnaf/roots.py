@@ -207,17 +207,18 @@ class RootSolver:
             hi = tf.where(g < 0, hi, y)
             newton = g / tf.exp(log_df)
             y_newton = y - newton
-            # A Newton step below the tolerance is the last one, even where it
+            # A Newton step below the tolerance is the last one: even where it
             # rounds onto y, an end of the bracket (bisecting would restart a
-            # search of the whole bracket).
-            use_newton = tf.math.is_finite(y_newton) & (
-                ((y_newton > lo) & (y_newton < hi) & (2.0 * tf.abs(newton) < tf.abs(step_old)))
-                | (tf.abs(newton) <= atol + rtol * tf.abs(y)))
+            # search of the whole bracket), and where float32 noise in f would
+            # have the next step undo it.
+            last = tf.math.is_finite(y_newton) & (tf.abs(newton) <= atol + rtol * tf.abs(y))
+            use_newton = last | (tf.math.is_finite(y_newton) & (y_newton > lo) & (y_newton < hi)
+                                 & (2.0 * tf.abs(newton) < tf.abs(step_old)))
             new_y = tf.where(g == 0, y, tf.where(use_newton, y_newton, 0.5 * (lo + hi)))
             new_step = tf.abs(new_y - y)
             new_f, new_log_df = fn(new_y, params)
             tol = atol + rtol * tf.abs(new_y)
-            new_done = (new_step <= tol) | (hi - lo <= tol) | (new_f == x)
+            new_done = last | (new_step <= tol) | (hi - lo <= tol) | (new_f == x)
             return (i + 1,
                     tf.where(done, y, new_y),
                     lo,

@@ -17,8 +17,8 @@ __all__ = ["PAPER", "TransformerAutoregressive"]
 # The official T-NAF configuration (Patacchiola et al. 2024, the authors' code):
 # `TransformerAutoregressive.paper(D)` builds it.
 PAPER = dict(num_layers=4, num_heads=4, embedding_units=16, mlp_units=64, head_units=256,
-             psi_units=128, token_activation="tanh", hypernetwork="mlp",
-             hypernetwork_units=208, transform_units=128, dropout=0.0)
+             psi_units=128, token_activation="tanh", mlp_activation="gelu",
+             hypernetwork="mlp", hypernetwork_units=208, transform_units=128, dropout=0.0)
 
 
 class TransformerAutoregressive(MonotoneAutoregressive):
@@ -79,6 +79,8 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       psi_units: size of `psi_i` (32; the paper's 128).
       token_activation: `"tanh"` (the paper's) or `"linear"`: the token
         embedding of each `y_i`.
+      mlp_activation: `"gelu"` (the paper's), `"tanh"` or `"relu"`: the
+        activation of the transformer blocks' MLPs.
       transform: `"network"` (default), `"dsf"`, `"ddsf"` or a
         `MonotoneTransform`.
       transform_units: hidden width H of each dimension's transform (32; the
@@ -121,6 +123,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
                  head_units: int = 64,
                  psi_units: int = 32,
                  token_activation: str = "tanh",
+                 mlp_activation: str = "gelu",
                  transform: str | MonotoneTransform = "network",
                  transform_units: int = 32,
                  transform_layers: int | None = None,
@@ -143,6 +146,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
             conditioner = TransformerConditioner(
                 event_size, order, transform, psi_units=psi_units, hypernetwork=hypernetwork,
                 hypernetwork_units=hypernetwork_units, token_activation=token_activation,
+                mlp_activation=mlp_activation,
                 conditional_event_size=conditional_event_size, dtype=dtype,
                 num_layers=num_layers, num_heads=num_heads, embedding_units=embedding_units,
                 mlp_units=mlp_units, head_units=head_units, dropout=dropout)

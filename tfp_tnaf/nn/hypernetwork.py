@@ -9,6 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_tnaf import checks
+from tfp_tnaf.numerics import shared_matvec
 from tfp_tnaf.transforms import ParamGroup, initial_values
 
 __all__ = ["LowRankHypernetwork", "MonotoneHypernetwork"]
@@ -120,4 +121,6 @@ class LowRankHypernetwork(tf_keras.layers.Layer):
         """`psi` `[..., D, psi_units]` (or `[..., psi_units]` at one `position`) ->
         pseudo-parameters `[..., D, num_params]` (or `[..., num_params]`)."""
         base = self.base if position is None else tf.gather(self.base, position)
-        return base + tf.matmul(psi, self.modulation)
+        # One 2-D matmul: `tf.matmul` of `[..., D, psi_units]` by a matrix
+        # broadcasts it into a batched matmul, several times slower.
+        return base + shared_matvec(tf.transpose(self.modulation), psi)

@@ -40,13 +40,16 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         the layer runs in training mode (`training=True`, as Keras `fit`
         calls `FlowModel`).
       token_activation: `"tanh"` or `"linear"`, the token embedding's.
+      mlp_activation: `"gelu"` (the paper's), `"tanh"` or `"relu"`: the
+        activation of each block's MLP (GELU's erf is the costliest
+        elementwise op of a small transformer on CPU).
       conditional_event_size: size of the context vector, or None.
     """
 
     def __init__(self, event_size: int, output_units: int = 128, num_layers: int = 4,
                  num_heads: int = 4, embedding_units: int = 16, mlp_units: int = 64,
                  head_units: int = 256, dropout: float = 0.0, token_activation: str = "tanh",
-                 conditional_event_size: int | None = None, **kwargs):
+                 mlp_activation: str = "gelu", conditional_event_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("event_size", event_size), ("output_units", output_units),
                             ("num_layers", num_layers), ("num_heads", num_heads),
@@ -59,6 +62,8 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         dropout = checks.fraction(dropout, "dropout")
         token_activation = checks.one_of(token_activation, ("tanh", "linear"),
                                          "token_activation")
+        mlp_activation = checks.one_of(mlp_activation, ("gelu", "tanh", "relu"),
+                                       "mlp_activation")
         self.event_size = event_size
         self.num_heads = num_heads
         self.embedding_units = embedding_units
@@ -80,7 +85,7 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
                 query=dense(e, f"block{i}_query"), key=dense(e, f"block{i}_key"),
                 value=dense(e, f"block{i}_value"), output=dense(e, f"block{i}_output"),
                 norm_mlp=norm(f"block{i}_norm_mlp"),
-                mlp_in=dense(mlp_units, f"block{i}_mlp_in", activation="gelu"),
+                mlp_in=dense(mlp_units, f"block{i}_mlp_in", activation=mlp_activation),
                 mlp_out=dense(e, f"block{i}_mlp_out")))
         self.dropout = tf_keras.layers.Dropout(dropout, dtype=dt) if dropout else None
         self.final_norm = norm("final_norm")

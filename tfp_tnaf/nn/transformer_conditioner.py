@@ -38,7 +38,8 @@ class TransformerConditioner(Conditioner):
       conditional_event_size: size of a context vector, or None.
       dtype: float dtype.
       **transformer_sizes: `num_layers`, `num_heads`, `embedding_units`,
-        `mlp_units`, `head_units`, `dropout` of `AutoregressiveTransformer`.
+        `mlp_units`, `head_units`, `dropout`, `token_activation`,
+        `mlp_activation` of `AutoregressiveTransformer`.
     """
 
     def __init__(self, event_size: int, input_order: np.ndarray, transform: MonotoneTransform,
