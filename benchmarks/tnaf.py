@@ -1,6 +1,7 @@
 """T-NAF against NAF, B-NAF and TFP's MAF: parameters, sampling, train-step speed, MINIBOONE.
 
     python -m benchmarks.tnaf [--sections params,sampling,flows,speed,quality] [--quick]
+                              [--run RUN_FOLDER ...]
 
 Every section prints a markdown table. Times are medians of repeated calls
 after a warm-up (tracing / compiling excluded); ratios are within one run.
@@ -29,6 +30,7 @@ from tfp_tnaf import NeuralAutoregressive, TransformerAutoregressive
 from tfp_tnaf.data import miniboone
 from tfp_tnaf.models import FLOWS as REGISTRY
 from tfp_tnaf.models import make_flow
+from tfp_tnaf.runs import restore
 from tfp_tnaf.training import fit_steps, mean_log_prob
 
 tfd = tfp.distributions
@@ -89,6 +91,26 @@ def section_sampling(args) -> None:
     print(f"\n### T-NAF: sampling {n} points (cached decoding) vs log_prob on {n} points "
           "(seconds, tf.function, initial weights)\n")
     print(markdown_table(["flow", "D", "log_prob", "sample", "sample / log_prob"], rows))
+    if args.run:
+        _trained_sampling(args.run, n, args.data_dir)
+
+
+def _trained_sampling(runs: list[str], n: int, data_dir: str | None) -> None:
+    """The same timing for the flows of `tfp-tnaf fit` run folders (trained
+    weights), with the round trip of the samples back to their noise."""
+    rows = []
+    for run in runs:
+        config, dist = restore(run, data_dir)
+        z = dist.distribution.sample(n, seed=1)
+        forward = tf.function(lambda z=z, dist=dist: dist.bijector.forward(z))
+        y = forward()
+        log_prob = tf.function(lambda y=y, dist=dist: dist.log_prob(y))
+        t_lp, t_sample = time_call(log_prob, repeats=3), time_call(forward, repeats=2)
+        error = float(tf.reduce_max(tf.abs(dist.bijector.inverse(y) - z)))
+        rows.append([run, config["flow"], z.shape[-1], t_lp, t_sample, t_sample / t_lp, error])
+    print(f"\n### Trained flows: sampling {n} points vs log_prob on them (seconds)\n")
+    print(markdown_table(["run", "flow", "D", "log_prob", "sample", "sample / log_prob",
+                          "max |inverse(sample) - noise|"], rows))
 
 
 def section_flows(args) -> None:
@@ -179,6 +201,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--run", action="append", default=[],
+                        help="sampling: also time the flow of this `tfp-tnaf fit` run folder "
+                             "(repeatable)")
+    parser.add_argument("--data-dir", default=None, help="the runs' data folder")
     args = parser.parse_args()
     print(f"device: {tf.config.list_logical_devices()[-1]}")
     for name in args.sections.split(","):
