@@ -83,6 +83,7 @@ ABLATION = (
      dict(decay="constant")),
     ("default, monotone network H=16", "tnaf", dict(transform_units=16), {}),
     ("default, tanh in the transformer's MLPs", "tnaf", dict(mlp_activation="tanh"), {}),
+    ("default, 1 transformer block", "tnaf", dict(num_layers=1), {}),
 )
 
 
@@ -232,7 +233,10 @@ def _arguments(argv):
 
 def report(runs: list[dict], out: str) -> str:
     """`results.md` and the plots of one or more runs' `results.json` contents."""
-    rows = [row for run in runs for row in run["rows"]]
+    # A run compiled with XLA (`--jit`) labels its rows so, beside the same
+    # flows' rows from a run without it.
+    rows = [dict(row, label=row["label"] + (", XLA" if run["jit"] else ""))
+            for run in runs for row in run["rows"]]
     lines = ["# Equal wall-clock\n"]
     for run in runs:
         lines.append(f"- `{run['command']}`: {run['device']} ({run['cpus']} CPUs, "

@@ -46,3 +46,8 @@ def test_equal_time_quick_run_trains_each_flow_for_its_budget(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "cosine learning rate" in text and "#### moons (D=2, 3 s each)" in text
     assert (tmp_path / "validation-moons.png").stat().st_size > 1000
+    # Merged with a run under XLA (`--jit`), whose rows say so.
+    from benchmarks.equal_time import report
+
+    merged = report([results, dict(results, jit=True)], str(tmp_path))
+    assert merged.count("| T-NAF, XLA |") == 1 and merged.count("| T-NAF |") == 1

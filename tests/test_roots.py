@@ -178,9 +178,10 @@ def test_transform_bracket_needs_no_search_and_few_newton_steps(dtype):
 def test_bracket_that_misses_the_root_is_expanded():
     params = (tf.constant(1.0), tf.constant(1.0))
     target = tf.constant([-5.0, 0.5, 300.0, 2.0])
-    nan = float("nan")
-    lo = tf.constant([10.0, 10.0, -3.0, nan])
-    hi = tf.constant([11.0, 11.0, -2.0, nan])  # misses, misses, misses, unusable
+    nan, inf = float("nan"), float("inf")
+    target = tf.concat([target, [3.0, -4.0]], 0)
+    lo = tf.constant([10.0, 10.0, -3.0, nan, -inf, 5.0])
+    hi = tf.constant([11.0, 11.0, -2.0, nan, inf, 1.0])  # misses x3, then unusable x3
     result = RootSolver()(cubic, target, params, bracket=(lo, hi))
     assert bool(tf.reduce_all(result.converged)) and int(result.num_bracket_steps) > 0
     np.testing.assert_allclose(cubic(result.y, params)[0].numpy(), target.numpy(), rtol=1e-6)

@@ -66,13 +66,13 @@ def root_diagnostics(result: RootResult) -> dict[str, tf.Tensor]:
 
 
 def _start(bracket, x, finite):
-    """The bracket the search starts from: `bracket` where given and `x` is
-    finite, `[-1, 1]` elsewhere; no gradient flows through it."""
+    """The bracket the search starts from: `bracket` where given, finite and
+    ordered and `x` is finite, `[-1, 1]` elsewhere; no gradient flows through it."""
     one = tf.ones_like(x)
     if bracket is None:
         return -one, one
     lo, hi = (tf.stop_gradient(tf.cast(end, x.dtype)) for end in bracket)
-    usable = finite & (lo <= hi)  # NaN ends fail it too
+    usable = finite & tf.math.is_finite(lo) & tf.math.is_finite(hi) & (lo <= hi)
     return tf.where(usable, lo, -one), tf.where(usable, hi, one)
 
 
