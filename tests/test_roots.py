@@ -181,7 +181,9 @@ def test_bracket_that_misses_the_root_is_expanded():
     nan, inf = float("nan"), float("inf")
     target = tf.concat([target, [3.0, -4.0]], 0)
     lo = tf.constant([10.0, 10.0, -3.0, nan, -inf, 5.0])
-    hi = tf.constant([11.0, 11.0, -2.0, nan, inf, 1.0])  # misses x3, then unusable x3
+    # The first three brackets miss the root; the last three are unusable
+    # (NaN, infinite, reversed) and replaced by [-1, 1].
+    hi = tf.constant([11.0, 11.0, -2.0, nan, inf, 1.0])
     result = RootSolver()(cubic, target, params, bracket=(lo, hi))
     assert bool(tf.reduce_all(result.converged)) and int(result.num_bracket_steps) > 0
     np.testing.assert_allclose(cubic(result.y, params)[0].numpy(), target.numpy(), rtol=1e-6)

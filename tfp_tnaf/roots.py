@@ -82,9 +82,10 @@ class RootSolver:
 
     Args:
       max_iterations: budget of safeguarded Newton/bisection iterations.
-      max_bracket_steps: budget of bracket doublings; the bracket after `k`
-        steps is `[-2**k, 2**k]` around the start, enough for `k = 64` to
-        reach `1.8e19`.
+      max_bracket_steps: budget of bracket doublings; from the default start
+        `[-1, 1]` the bracket after `k` steps is `[-2**k, 2**k]`, enough for
+        `k = 64` to reach `1.8e19` (a given bracket grows by its half-width,
+        at least 1, doubling at each step).
       rtol: relative tolerance on the step in `x`; default `4 * eps(dtype)`.
       atol: absolute tolerance on the step in `x`; default `4 * eps(dtype)`.
       polish_steps: Newton steps in float64 after the solve, for float32 (and
@@ -205,13 +206,16 @@ class RootSolver:
             # y becomes an end of the bracket, so a bisection always moves.
             lo = tf.where(g < 0, y, lo)
             hi = tf.where(g < 0, hi, y)
-            newton = g / tf.exp(log_df)
+            slope = tf.exp(log_df)
+            newton = g / slope
             y_newton = y - newton
             # A Newton step below the tolerance is the last one: even where it
             # rounds onto y, an end of the bracket (bisecting would restart a
             # search of the whole bracket), and where float32 noise in f would
-            # have the next step undo it.
-            last = tf.math.is_finite(y_newton) & (tf.abs(newton) <= atol + rtol * tf.abs(y))
+            # have the next step undo it. (Not where the slope overflows: that
+            # step is 0 whatever the residual.)
+            last = (tf.math.is_finite(y_newton) & tf.math.is_finite(slope)
+                    & (tf.abs(newton) <= atol + rtol * tf.abs(y)))
             use_newton = last | (tf.math.is_finite(y_newton) & (y_newton > lo) & (y_newton < hi)
                                  & (2.0 * tf.abs(newton) < tf.abs(step_old)))
             new_y = tf.where(g == 0, y, tf.where(use_newton, y_newton, 0.5 * (lo + hi)))
