@@ -209,3 +209,16 @@ def test_newton_steps_below_tolerance_end_the_solve(with_bracket):
     assert bool(tf.reduce_all(result.converged)) and int(result.num_iterations) <= 20
     residual = np.abs(transform(result.y, params)[0].numpy() - recorded["x"])
     assert np.all(residual <= 1e-5 * (1 + np.abs(recorded["x"])))
+
+
+def test_an_enclosing_bracket_is_used_as_given():
+    """A bracket that holds the roots needs no doubling, where the default
+    start [-1, 1] needs several for the same targets."""
+    params = (tf.constant(1.0), tf.constant(1.0))
+    target = tf.constant([300.0, -1e4])  # roots near 6.7 and -21.5
+    given = RootSolver()(cubic, target, params,
+                         bracket=(tf.constant([6.0, -22.0]), tf.constant([7.0, -21.0])))
+    default = RootSolver()(cubic, target, params)
+    assert int(given.num_bracket_steps) == 0 and int(default.num_bracket_steps) >= 3
+    assert bool(tf.reduce_all(given.converged))
+    np.testing.assert_allclose(given.y.numpy(), default.y.numpy(), rtol=1e-6)
