@@ -65,6 +65,11 @@ def root_diagnostics(result: RootResult) -> dict[str, tf.Tensor]:
     }
 
 
+def _tolerance(y, rtol, atol):
+    """`atol + rtol |y|`: how small a step near `y` ends the solve."""
+    return atol + rtol * tf.abs(y)
+
+
 def _start(bracket, x, finite):
     """The bracket the search starts from: `bracket` where given, finite and
     ordered and `x` is finite, `[-1, 1]` elsewhere; no gradient flows through it."""
@@ -215,13 +220,13 @@ class RootSolver:
             # have the next step undo it. (Not where the slope overflows: that
             # step is 0 whatever the residual.)
             last = (tf.math.is_finite(y_newton) & tf.math.is_finite(slope)
-                    & (tf.abs(newton) <= atol + rtol * tf.abs(y)))
+                    & (tf.abs(newton) <= _tolerance(y, rtol, atol)))
             use_newton = last | (tf.math.is_finite(y_newton) & (y_newton > lo) & (y_newton < hi)
                                  & (2.0 * tf.abs(newton) < tf.abs(step_old)))
             new_y = tf.where(g == 0, y, tf.where(use_newton, y_newton, 0.5 * (lo + hi)))
             new_step = tf.abs(new_y - y)
             new_f, new_log_df = fn(new_y, params)
-            tol = atol + rtol * tf.abs(new_y)
+            tol = _tolerance(new_y, rtol, atol)
             new_done = last | (new_step <= tol) | (hi - lo <= tol) | (new_f == x)
             return (i + 1,
                     tf.where(done, y, new_y),
@@ -256,17 +261,15 @@ class RootSolver:
         except (TypeError, ValueError):  # a map that cannot run in float64 (its own
             return y                     # float32 variables): solved without the step
         best_gap, candidate = tf.abs(f - x), best
-        tol = wide(atol) + wide(rtol) * tf.abs(best)
-        for k in range(self.polish_steps):
+        for _ in range(self.polish_steps - 1):
             candidate = candidate - (f - x) * tf.exp(-log_df)
-            if k == self.polish_steps - 1:
-                near = tf.math.is_finite(candidate) & (tf.abs(candidate - best) <= tol)
-                best = tf.cond(tf.reduce_all(near), lambda c=candidate: c,
-                               lambda c=candidate, b=best, g=best_gap: self._keep_better(
-                                   fn, params, x, c, b, g)[0])
-                break
             best, best_gap, f, log_df = self._keep_better(fn, params, x, candidate, best,
                                                           best_gap)
+        candidate = candidate - (f - x) * tf.exp(-log_df)
+        near = (tf.math.is_finite(candidate)
+                & (tf.abs(candidate - best) <= _tolerance(best, wide(rtol), wide(atol))))
+        best = tf.cond(tf.reduce_all(near), lambda: candidate,
+                       lambda: self._keep_better(fn, params, x, candidate, best, best_gap)[0])
         return tf.cast(best, y.dtype)
 
     @staticmethod

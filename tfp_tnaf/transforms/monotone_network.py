@@ -80,17 +80,21 @@ class MonotoneNetworkTransform(MonotoneTransform):
         log_dh1 = w1 + log_sech2(u1)
         u2 = shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
         log_dh2 = log_matvec_exp(log_mixing, log_dh1, shared=True) + log_sech2(u2)
-        skip = tf.math.softplus(c) + self.linear_slope
+        skip = self._skip_slope(c)
         x = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * y
         log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(w3 + log_dh2, axis=-1),
                                       tf.math.log(skip))
         return x, log_dx
+
+    def _skip_slope(self, c):
+        """`s = softplus(c) + linear_slope`, the slope of the linear skip."""
+        return tf.math.softplus(c) + self.linear_slope
 
     def bracket(self, x, params):
         """`(x - b3 -+ A) / s` with `A = sum exp(w3)`, `s` the skip's slope: the
         tanh term lies in `(-A, A)`, so the root lies between them."""
         groups = self.split(params)
         bound = tf.reduce_sum(tf.exp(groups["w3"]), axis=-1)
-        skip = tf.math.softplus(groups["c"][..., 0]) + self.linear_slope
+        skip = self._skip_slope(groups["c"][..., 0])
         centre = x - groups["b3"][..., 0]
         return (centre - bound) / skip, (centre + bound) / skip
