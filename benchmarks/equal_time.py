@@ -84,6 +84,9 @@ ABLATION = (
     ("default, monotone network H=16", "tnaf", dict(transform_units=16), {}),
     ("default, tanh in the transformer's MLPs", "tnaf", dict(mlp_activation="tanh"), {}),
     ("default, 1 transformer block", "tnaf", dict(num_layers=1), {}),
+    ("default, 3 transformer blocks", "tnaf", dict(num_layers=3), {}),
+    ("default, width 48, 3 heads", "tnaf", dict(embedding_units=48, num_heads=3), {}),
+    ("default, MLP width 128", "tnaf", dict(mlp_units=128), {}),
 )
 
 
