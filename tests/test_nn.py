@@ -99,14 +99,24 @@ def test_the_decoder_gives_the_parallel_pass_dimension_by_dimension(name, cached
         np.testing.assert_allclose(params.numpy(), full[:, i], rtol=1e-5, atol=1e-5)
 
 
-def test_cached_transformer_steps_equal_the_parallel_pass_exactly_per_position():
-    network = built("transformer").transformer
+@pytest.mark.parametrize("segment, lengths", [(None, [5]), (2, [2, 2, 1])])
+def test_cached_transformer_steps_equal_the_parallel_pass_exactly_per_position(segment, lengths):
+    conditioner = TransformerConditioner(
+        D, ORDER, MonotoneNetworkTransform(4), psi_units=8, num_layers=2, num_heads=2,
+        embedding_units=8, mlp_units=16, head_units=16, cache_segment=segment)
+    randomize_variables(conditioner, scale=0.3)
+    network = conditioner.transformer
+    assert [length for _, length in network.cache_segments] == lengths
     y = tf.constant(np.random.default_rng(3).normal(size=(3, D)), tf.float32)
     full = network(y).numpy()
     cache = network.initial_cache(3)
+    step = tf.function(network.decode_step)  # the segments' conds in a graph too
     for k in range(D):
-        psi, cache = network.decode_step(tf.constant(k), y[:, max(k - 1, 0)], cache)
+        psi, cache = step(tf.constant(k), y[:, max(k - 1, 0)], cache)
         np.testing.assert_allclose(psi.numpy(), full[:, k], atol=1e-5)
+    # Every position was written into its segment, once.
+    keys = np.concatenate([segment.numpy() for segment in cache[0][0]], axis=-2)
+    assert np.all(np.abs(keys).sum(axis=(0, 1, 3)) > 0)
 
 
 def test_the_hypernetwork_emits_the_transforms_layout_starting_from_its_initial_values():

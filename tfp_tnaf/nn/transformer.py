@@ -44,12 +44,15 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         activation of each block's MLP (GELU's erf is the costliest
         elementwise op of a small transformer on CPU).
       conditional_event_size: size of the context vector, or None.
+      cache_segment: positions per segment of the decoding cache (default
+        `max(16, ceil(sqrt(D)))`; see `initial_cache`).
     """
 
     def __init__(self, event_size: int, output_units: int = 128, num_layers: int = 4,
                  num_heads: int = 4, embedding_units: int = 16, mlp_units: int = 64,
                  head_units: int = 256, dropout: float = 0.0, token_activation: str = "tanh",
-                 mlp_activation: str = "gelu", conditional_event_size: int | None = None, **kwargs):
+                 mlp_activation: str = "gelu", conditional_event_size: int | None = None,
+                 cache_segment: int | None = None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("event_size", event_size), ("output_units", output_units),
                             ("num_layers", num_layers), ("num_heads", num_heads),
@@ -65,6 +68,11 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         mlp_activation = checks.one_of(mlp_activation, ("gelu", "tanh", "relu"),
                                        "mlp_activation")
         self.event_size = event_size
+        segment = (max(16, math.ceil(math.sqrt(event_size))) if cache_segment is None
+                   else checks.positive_int(cache_segment, "cache_segment"))
+        # (first position, length) of each segment of the decoding cache.
+        self.cache_segments = tuple((start, min(segment, event_size - start))
+                                    for start in range(0, event_size, segment))
         self.num_heads = num_heads
         self.embedding_units = embedding_units
         self.conditional_event_size = conditional_event_size
@@ -173,27 +181,57 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
             t = self._mlp(block, t)
         return self._head(t)
 
-    def initial_cache(self, batch_size: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
-        """Empty key/value caches, one `([B, heads, D, E/heads],) * 2` pair per block."""
-        shape = tf.stack([batch_size, self.num_heads, self.event_size,
-                          self.embedding_units // self.num_heads])
-        zeros = tf.zeros(shape, self.dtype)
-        return [(zeros, zeros) for _ in self.blocks]
+    def initial_cache(self, batch_size: tf.Tensor) -> list:
+        """Empty key/value caches: per block a `(keys, values)` pair, each a list
+        of `[B, heads, L_s, E/heads]` segments of the D positions
+        (`cache_segments`).
 
-    def _cache_indices(self, batch_size, position):
-        """`[B, heads, 3]` indices `(b, head, position)`: where one step's keys
-        go in a `[B, heads, D, E/heads]` cache."""
-        b, h = tf.meshgrid(tf.range(batch_size), tf.range(self.num_heads), indexing="ij")
-        return tf.stack([b, h, tf.fill(tf.shape(b), position)], axis=-1)
+        Segments keep a decoding step's memory traffic near the positions seen:
+        a step writes into one segment (a copy of `L_s` positions, not of all
+        D) and attends only over the segments it has reached. At 10,000 rows
+        the cache's copies and reads, not arithmetic, are the decoder's cost.
+        """
+        def zeros(length):
+            return tf.zeros(tf.stack([batch_size, self.num_heads, length,
+                                      self.embedding_units // self.num_heads]), self.dtype)
 
-    def _store(self, cache, where, t):
-        """Writes one step's keys or values (`t`, `[B, 1, E]`) into `cache` at
-        `where` (`_cache_indices`). A scatter writes only that position;
-        selecting with a mask would rewrite the whole cache at every step."""
-        return tf.tensor_scatter_nd_update(cache, where, self._split_heads(t)[..., 0, :])
+        return [tuple([zeros(length) for _, length in self.cache_segments] for _ in range(2))
+                for _ in self.blocks]
 
-    def decode_step(self, position: tf.Tensor, previous: tf.Tensor,
-                    cache: list[tuple[tf.Tensor, tf.Tensor]],
+    def _store(self, segments, position, t):
+        """Writes one step's keys or values (`t`, `[B, 1, E]`) at `position`:
+        a scatter into the segment that holds it; the others pass unchanged."""
+        new = self._split_heads(t)[..., 0, :]  # [B, heads, E / heads]
+        b, h = tf.meshgrid(tf.range(tf.shape(new)[0]), tf.range(self.num_heads), indexing="ij")
+        stored = []
+        for (start, length), segment in zip(self.cache_segments, segments, strict=True):
+            def write(segment=segment, start=start):
+                where = tf.stack([b, h, tf.fill(tf.shape(b), position - start)], axis=-1)
+                return tf.tensor_scatter_nd_update(segment, where, new)
+
+            stored.append(tf.cond((position >= start) & (position < start + length), write,
+                                  lambda segment=segment: segment))
+        return stored
+
+    def _attend_cached(self, query, keys, values, position):
+        """`_attend` of one position over the cached segments: a segment wholly
+        after `position` is skipped (its weights are exactly 0)."""
+        scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
+        reached = [start <= position for start, _ in self.cache_segments]
+        scores = []
+        for (start, length), k, live in zip(self.cache_segments, keys, reached, strict=True):
+            bias = self._mask_bias(tf.range(start, start + length) <= position)
+            shape = tf.concat([tf.shape(query)[:-1], [length]], 0)
+            scores.append(tf.cond(
+                live, lambda k=k, bias=bias: tf.matmul(query, k, transpose_b=True) * scale + bias,
+                lambda shape=shape: tf.fill(shape, tf.constant(-1e9, self.dtype))))
+        weights = tf.split(tf.nn.softmax(tf.concat(scores, -1), axis=-1),
+                           [length for _, length in self.cache_segments], axis=-1)
+        return tf.add_n([tf.cond(live, lambda w=w, v=v: tf.matmul(w, v),
+                                 lambda: tf.zeros_like(query))
+                         for w, v, live in zip(weights, values, reached, strict=True)])
+
+    def decode_step(self, position: tf.Tensor, previous: tf.Tensor, cache: list,
                     conditional_input: tf.Tensor | None = None):
         """One new position with cached keys and values.
 
@@ -210,15 +248,14 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         start = self._start_token(conditional_input, tf.shape(previous))
         t = tf.where(tf.equal(position, 0), start, token) + tf.gather(self.position, position)
         t = t[..., tf.newaxis, :]  # [B, 1, E]
-        where = self._cache_indices(tf.shape(previous)[0], position)
-        seen = self._mask_bias(tf.range(self.event_size) <= position)  # [D]
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
             a = self._norm(block["norm_attention"], t)
-            keys = self._store(keys, where, block["key"](a))
-            values = self._store(values, where, block["value"](a))
+            keys = self._store(keys, position, block["key"](a))
+            values = self._store(values, position, block["value"](a))
             new_cache.append((keys, values))
-            heads = self._attend(self._split_heads(block["query"](a)), keys, values, seen)
+            heads = self._attend_cached(self._split_heads(block["query"](a)), keys, values,
+                                        position)
             t = t + self._drop(block["output"](self._merge_heads(heads)))
             t = self._mlp(block, t)
         return self._head(t)[..., 0, :], new_cache
