@@ -46,6 +46,23 @@ def test_log_derivative_matches_autodiff_and_is_positive(name, dtype):
     np.testing.assert_allclose(log_dx.numpy(), np.log(derivative), rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_the_root_solvers_evaluation_gives_the_transform(name, dtype):
+    # `evaluate(y, prepare(params))` is the map the root solver inverts: the
+    # same `x` as a call, and a slope good for Newton, far outside the data too.
+    transform = TRANSFORMS[name](dtype)
+    params = random_params(transform, (60,), dtype, scale=2.0, seed=5)
+    y = tf.constant(np.concatenate([np.random.default_rng(6).normal(scale=3.0, size=40),
+                                    np.geomspace(10.0, 1e6, 10), -np.geomspace(10.0, 1e6, 10)]),
+                    dtype)
+    x, log_dx = transform(y, params)
+    x_solver, log_dx_solver = transform.evaluate(y, transform.prepare(params))
+    np.testing.assert_array_equal(x_solver.numpy(), x.numpy())
+    rtol = 1e-5 if dtype == tf.float32 else 1e-12
+    np.testing.assert_allclose(log_dx_solver.numpy(), log_dx.numpy(), rtol=rtol, atol=rtol)
+
+
 @pytest.mark.parametrize("name", TRANSFORMS)
 def test_every_transform_is_onto_the_real_line_and_round_trips(name):
     transform = TRANSFORMS[name](tf.float64)

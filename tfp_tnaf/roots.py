@@ -165,6 +165,19 @@ class RootSolver:
         accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(target))
         return result._replace(converged=result.converged & accurate)
 
+    def invert(self, transform: Any, x: tf.Tensor, params: tf.Tensor) -> RootResult:
+        """Solves `transform(y, params) = x` for a `MonotoneTransform`: its
+        `prepare(params)` once, its `evaluate` at each iteration, from its
+        `bracket`.
+
+        Args:
+          transform: the `MonotoneTransform`.
+          x: the values to invert, shape `S`.
+          params: pseudo-parameters, shape `S + [num_params]`.
+        """
+        return self(transform.evaluate, x, transform.prepare(params),
+                    transform.bracket(x, params))
+
     def _bracket(self, value, x, lo, hi):
         """Expands `[lo, hi]` geometrically until `f(lo) <= x <= f(hi)`.
 

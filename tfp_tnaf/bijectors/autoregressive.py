@@ -49,7 +49,7 @@ def solve_autoregressive(x: tf.Tensor, sequence: np.ndarray, step: Step, state,
         i = sequence[k]
         params, state = step(i, y, state)
         x_i = tf.gather(x, i, axis=-1)
-        result = root_solver(transform, x_i, params, transform.bracket(x_i, params))
+        result = root_solver.invert(transform, x_i, params)
         here = tf.equal(tf.range(event_size), i)
         y = tf.where(here, result.y[..., tf.newaxis], y)
         residual = tf.where(here, result.residual[..., tf.newaxis], residual)

@@ -108,6 +108,26 @@ class MonotoneTransform(tf.Module):
     def _transform(self, y: tf.Tensor, groups: dict[str, tf.Tensor]):
         raise NotImplementedError
 
+    def prepare(self, params: tf.Tensor) -> Any:
+        """What `evaluate` needs of `params`, computed once for many evaluations
+        at the same pseudo-parameters (a root solve's iterations): a nest of
+        tensors. By default the groups (`split`); a transform may add the
+        quantities that do not depend on `y` (its positive weights, say).
+
+        Args:
+          params: pseudo-parameters, shape `S + [num_params]`.
+        """
+        return self.split(params)
+
+    def evaluate(self, y: tf.Tensor, prepared: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """`(x, log dx/dy)` at `y` (shape `S`) from `prepare(params)`.
+
+        The root solver's map: `x` is the value `__call__` gives; `log dx/dy`
+        need only be accurate enough for a Newton step (by default it is
+        `__call__`'s).
+        """
+        return self._transform(y, prepared)
+
     def bracket(self, x: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | None:
         """An interval `(lo, hi)` that holds the `y` with `transform(y) = x`, or `None`.
 
