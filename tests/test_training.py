@@ -198,6 +198,8 @@ class _Clock(tf_keras.callbacks.Callback):
 @pytest.mark.parametrize("floor", [0.0, 0.25])
 def test_decay_over_budget_anneals_the_learning_rate_with_the_clock(moons, floor):
     model = tiny_naf_model(0.01)
+    # Traced first: on a loaded machine tracing alone can take the 1-s budget.
+    model.fit(moons.train[:100], epochs=1, batch_size=100, verbose=0)
     budget, readings = TimeBudget(1.0), []
     decay = DecayOverBudget(budget, floor=floor)
     model.fit(moons.train, epochs=10_000, batch_size=100, verbose=0,
