@@ -132,19 +132,44 @@ def _monotone_network_case(dtype):
         scale=3.0, size=4000), dtype)
 
 
-def test_float32_roots_are_polished_to_the_nearest_float():
+@pytest.mark.parametrize("path", ["call", "invert", "elementwise"])
+def test_float32_roots_are_polished_to_the_nearest_float(path):
     """Each float32 root is the float32 nearest the root of the map evaluated
     in float64 (the float64 solve, rounded), after one float64 Newton step;
-    the float32 solve alone stops within a few ulps of it."""
+    the float32 solve alone stops within a few ulps of it. Through the
+    transform's prepared map too (`invert`, what the flows use): its polish
+    is the transform's own."""
+    from tfp_tnaf import MonotoneElementwise
+
     transform, params, x = _monotone_network_case(tf.float32)
     exact = RootSolver()(transform, tf.cast(x, tf.float64), tf.cast(params, tf.float64))
     nearest = tf.cast(exact.y, tf.float32).numpy()
+    solve = {"call": lambda solver: solver(transform, x, params),
+             "invert": lambda solver: solver.invert(transform, x, params),
+             "elementwise": lambda solver: MonotoneElementwise(
+                 params, transform, root_solver=solver).solve_forward(x)}[path]
     ulps = {}
     for steps in (0, 1):
-        y = RootSolver(polish_steps=steps)(transform, x, params).y.numpy()
+        y = solve(RootSolver(polish_steps=steps)).y.numpy()
         ulps[steps] = np.abs(y - nearest) / np.spacing(np.abs(nearest))
     assert np.max(ulps[1]) <= 1 and np.mean(ulps[1] == 0) >= 0.99
     assert np.mean(ulps[0] == 0) < np.mean(ulps[1] == 0)  # the step is what does it
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_saturated_units_with_overflowing_weights_still_invert(dtype):
+    # exp(w1) overflows: the prepared map's slope saturates (no NaN), Newton
+    # falls back to bisection, and the root is the one of the transform.
+    from tfp_tnaf import MonotoneElementwise, MonotoneNetworkTransform
+
+    transform = MonotoneNetworkTransform(2, dtype=dtype)
+    big = 89.0 if dtype == tf.float32 else 710.0
+    params = tf.constant([big, 0.0, 0.0, 0.0, 0.0, 0.0, -0.7, -0.7, 0.0, 0.0], dtype)
+    bijector = MonotoneElementwise(params, transform)
+    y = tf.constant([1.0, -2.0, 1e30], dtype)
+    result = bijector.solve_forward(bijector.inverse(y))
+    assert bool(tf.reduce_all(result.converged))
+    np.testing.assert_allclose(result.y.numpy(), y.numpy(), rtol=1e-6)
 
 
 def test_monotone_network_bracket_encloses_every_root():

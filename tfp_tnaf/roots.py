@@ -137,6 +137,34 @@ class RootSolver:
             root (a transform's `bracket`); the search starts from it and still
             expands it where it misses. Default `[-1, 1]`.
         """
+        return self._solve(fn, x, params, bracket, fn, lambda frozen: frozen)
+
+    def invert(self, transform: Any, x: tf.Tensor, params: tf.Tensor) -> RootResult:
+        """Solves `transform(y, params) = x` for a `MonotoneTransform`, from its
+        `bracket`.
+
+        The iterations evaluate `transform.evaluate(y, prepared)`, with
+        `prepared = transform.prepare(params)` computed once; the float64 polish
+        and the implicit gradients use the transform itself (`__call__`), so
+        roots and gradients are those of `__call__(y, params) = x`.
+
+        Args:
+          transform: the `MonotoneTransform`.
+          x: the values to invert, shape `S`.
+          params: pseudo-parameters, shape `S + [num_params]` (leading axes
+            broadcasting with `x`).
+        """
+        x = tf.convert_to_tensor(x)
+        params = tf.convert_to_tensor(params, x.dtype)
+        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(params)[:-1])
+        x = tf.broadcast_to(x, shape)
+        params = tf.broadcast_to(params, tf.concat([shape, tf.shape(params)[-1:]], 0))
+        return self._solve(transform, x, params, transform.bracket(x, params),
+                           transform.evaluate, transform.prepare)
+
+    def _solve(self, fn, x, params, bracket, step_fn, prepare) -> RootResult:
+        """`__call__`, iterating `step_fn(y, prepare(params))`: a map whose
+        value is `fn`'s and whose log-slope is good enough for Newton steps."""
         x = tf.convert_to_tensor(x)
         dtype = x.dtype
         eps = float(tf.experimental.numpy.finfo(dtype.as_numpy_dtype).eps)
@@ -147,13 +175,15 @@ class RootSolver:
         finite = tf.math.is_finite(target)
         target_safe = tf.where(finite, target, tf.zeros_like(target))
 
+        prepared = prepare(frozen)
+
         def value(y):
-            return fn(y, frozen)[0]
+            return step_fn(y, prepared)[0]
 
         lo, hi = _start(bracket, target_safe, finite)
         lo, hi, bracketed, bracket_steps = self._bracket(value, target_safe, lo, hi)
-        y, converged, iterations = self._newton_bisection(fn, frozen, target_safe, lo, hi,
-                                                          rtol, atol, finite)
+        y, converged, iterations = self._newton_bisection(step_fn, prepared, target_safe, lo,
+                                                          hi, rtol, atol, finite)
         converged &= bracketed
         if self.polish_steps and dtype.size < 8:
             y = self._polish(fn, frozen, target_safe, y, rtol, atol)
@@ -164,19 +194,6 @@ class RootSolver:
         # A larger residual: the map jumps over the target between neighbouring floats.
         accurate = result.residual <= eps ** 0.5 * (1 + tf.abs(target))
         return result._replace(converged=result.converged & accurate)
-
-    def invert(self, transform: Any, x: tf.Tensor, params: tf.Tensor) -> RootResult:
-        """Solves `transform(y, params) = x` for a `MonotoneTransform`: its
-        `prepare(params)` once, its `evaluate` at each iteration, from its
-        `bracket`.
-
-        Args:
-          transform: the `MonotoneTransform`.
-          x: the values to invert, shape `S`.
-          params: pseudo-parameters, shape `S + [num_params]`.
-        """
-        return self(transform.evaluate, x, transform.prepare(params),
-                    transform.bracket(x, params))
 
     def _bracket(self, value, x, lo, hi):
         """Expands `[lo, hi]` geometrically until `f(lo) <= x <= f(hi)`.

@@ -95,9 +95,7 @@ class MonotoneElementwise(tfb.Bijector):
         """The noise -> data map as a `RootResult` (solution, residual, convergence)."""
         x = self._assert_finite(tf.convert_to_tensor(x, dtype=self.dtype, name="x"), "x")
         params = tf.convert_to_tensor(self._params)
-        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(params)[:-1])
-        params = tf.broadcast_to(params, tf.concat([shape, tf.shape(params)[-1:]], 0))
-        return self._root_solver.invert(self._transform, tf.broadcast_to(x, shape), params)
+        return self._root_solver.invert(self._transform, x, params)
 
     def _is_increasing(self):
         return True

@@ -45,7 +45,8 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         elementwise op of a small transformer on CPU).
       conditional_event_size: size of the context vector, or None.
       cache_segment: positions per segment of the decoding cache (default
-        `max(16, ceil(sqrt(D)))`; see `initial_cache`).
+        `max(16, ceil(D / 8))`: at most 8 segments, which bounds the decoding
+        step's graph; see `initial_cache`).
     """
 
     def __init__(self, event_size: int, output_units: int = 128, num_layers: int = 4,
@@ -68,7 +69,7 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         mlp_activation = checks.one_of(mlp_activation, ("gelu", "tanh", "relu"),
                                        "mlp_activation")
         self.event_size = event_size
-        segment = (max(16, math.ceil(math.sqrt(event_size))) if cache_segment is None
+        segment = (max(16, math.ceil(event_size / 8)) if cache_segment is None
                    else checks.positive_int(cache_segment, "cache_segment"))
         # (first position, length) of each segment of the decoding cache.
         self.cache_segments = tuple((start, min(segment, event_size - start))

@@ -109,24 +109,26 @@ class MonotoneTransform(tf.Module):
         raise NotImplementedError
 
     def prepare(self, params: tf.Tensor) -> Any:
-        """What `evaluate` needs of `params`, computed once for many evaluations
-        at the same pseudo-parameters (a root solve's iterations): a nest of
-        tensors. By default the groups (`split`); a transform may add the
-        quantities that do not depend on `y` (its positive weights, say).
+        """What `evaluate` needs of `params`, computed once for the many
+        evaluations of a root solve at the same pseudo-parameters: a nest of
+        tensors. By default `params` itself; a transform may add what does not
+        depend on `y` (its positive weights, say).
 
         Args:
           params: pseudo-parameters, shape `S + [num_params]`.
         """
-        return self.split(params)
+        return params
 
     def evaluate(self, y: tf.Tensor, prepared: Any) -> tuple[tf.Tensor, tf.Tensor]:
-        """`(x, log dx/dy)` at `y` (shape `S`) from `prepare(params)`.
+        """The map a root solve iterates: `(x, log dx/dy)` at `y` (shape `S`)
+        from `prepare(params)`. By default the transform itself.
 
-        The root solver's map: `x` is the value `__call__` gives; `log dx/dy`
-        need only be accurate enough for a Newton step (by default it is
-        `__call__`'s).
+        `x` must be the value `__call__` gives (the solve finds its root);
+        `log dx/dy` need only be good enough for a Newton step, and may be
+        non-finite where it is not (the solver then bisects): the polish and
+        the implicit gradients use `__call__`.
         """
-        return self._transform(y, prepared)
+        return self(y, prepared)
 
     def bracket(self, x: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | None:
         """An interval `(lo, hi)` that holds the `y` with `transform(y) = x`, or `None`.

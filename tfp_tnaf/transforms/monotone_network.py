@@ -96,16 +96,19 @@ class MonotoneNetworkTransform(MonotoneTransform):
                     mixing=tf.exp(tf.cast(self.log_mixing, params.dtype)))
 
     def evaluate(self, y, prepared):
-        """`x` as `__call__` computes it; the slope summed in linear space (its
-        terms are all positive, and the skip bounds it below), half the work
-        of `__call__`'s log-space chain."""
-        p = prepared
+        """`x` as `__call__` computes it, and the slope summed in linear space
+        from `1 - tanh^2` (half the work of `__call__`'s log-space chain): its
+        terms are all positive and the skip bounds it below. Where a unit
+        saturates, `1 - tanh^2` rounds to 0 and the slope is approximate (it
+        only steers Newton steps); it is never NaN."""
+        p, times = prepared, tf.math.multiply_no_nan  # inf * 0 = 0: a saturated unit
         h1 = tf.tanh(p["scale1"] * y[..., tf.newaxis] + p["b1"])
-        h2 = tf.tanh(shared_matvec(tf.cast(p["mixing"], y.dtype), h1) + p["b2"])
+        h2 = tf.tanh(shared_matvec(p["mixing"], h1) + p["b2"])
         x = tf.reduce_sum(p["scale3"] * h2, axis=-1) + p["b3"] + p["skip"] * y
-        dh1 = p["scale1"] * (1.0 - tf.square(h1))
-        dh2 = shared_matvec(tf.cast(p["mixing"], y.dtype), dh1) * (1.0 - tf.square(h2))
-        return x, tf.math.log(tf.reduce_sum(p["scale3"] * dh2, axis=-1) + p["skip"])
+        dh1 = times(p["scale1"], 1.0 - tf.square(h1))
+        dh2 = times(shared_matvec(p["mixing"], dh1), 1.0 - tf.square(h2))
+        slope = tf.reduce_sum(times(p["scale3"], dh2), axis=-1) + p["skip"]
+        return x, tf.math.log(slope)
 
     def _skip_slope(self, c):
         """`s = softplus(c) + linear_slope`, the slope of the linear skip."""
