@@ -85,6 +85,17 @@ def test_the_kl_of_another_flow_is_positive_beyond_monte_carlo_error():
     assert mean > 5 * stderr > 0
 
 
+def test_the_warm_start_stops_at_the_wall_clock_budget():
+    # max_time covers the whole call: a warm start far longer than the budget
+    # stops at it (and says how many steps it took), as the reverse KL does.
+    tf_keras.utils.set_random_seed(4)
+    teacher, student = gaussian([1.0, -2.0], [0.5, 2.0]), iaf(2)
+    result = distill(teacher, student, max_time=3.0, warm_start_steps=20_000,
+                     warm_start_samples=200, batch_size=32)
+    assert 0 < result.warm_start_steps < 20_000
+    assert result.warm_start_seconds < 3.0 + 2.0 and result.seconds < 3.0 + 3.0
+
+
 def test_distillation_brings_an_iaf_onto_its_teacher():
     """A Gaussian teacher: the student's KL falls from > 1 nat to ~0, its samples
     take the teacher's moments, and the warm start runs first when asked."""

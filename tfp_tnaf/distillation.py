@@ -64,7 +64,8 @@ class DistillResult:
       seconds: wall-clock of the whole call (teacher sampling and warm start included).
       history: one `{"step", "seconds", "kl"}` record every `record_every` steps,
         `kl` the mean of the batch estimates since the last record.
-      warm_start_steps, warm_start_seconds: the forward-KL warm start (0 if none).
+      warm_start_steps, warm_start_seconds: the forward-KL warm start's steps
+        taken (it stops at `max_time` too) and seconds (0 if none).
       skipped_steps: steps whose loss or gradients were not finite (not applied).
     """
 
@@ -225,16 +226,21 @@ def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwar
 
 
 def _warm_start(teacher, student, steps: int, num_samples: int, batch_size: int, seed: int,
-                context, teacher_kwargs, student_kwargs, optimizer) -> None:
-    """Maximum likelihood of the student on teacher samples (the forward KL)."""
+                context, teacher_kwargs, student_kwargs, optimizer,
+                deadline: float | None) -> int:
+    """Maximum likelihood of the student on teacher samples (the forward KL),
+    until `steps` or the `perf_counter` `deadline`; returns the steps taken."""
     samples, rows = _teacher_samples(teacher, num_samples, seed, context, teacher_kwargs)
     model = FlowModel(student, conditional_kwargs=None if context is None else (
         student_kwargs or conditional_kwargs(student)))
     model.compile(optimizer)
     rng = np.random.default_rng(seed)
-    for _ in range(steps):
+    for taken in range(steps):
+        if deadline is not None and time.perf_counter() >= deadline:
+            return taken
         index = rng.integers(0, len(samples), batch_size)
         model.train_on_batch(samples[index], None if rows is None else rows[index])
+    return steps
 
 
 def _check_budget(steps: int | None, max_time: float | None) -> None:
@@ -298,9 +304,10 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
         context = np.asarray(context, student.dtype.as_numpy_dtype)
     start, result = time.perf_counter(), DistillResult()
     if warm_start_steps:
-        _warm_start(teacher, student, warm_start_steps, warm_start_samples, batch_size, seed,
-                    context, teacher_kwargs, student_kwargs, tf_keras.optimizers.Adam(1e-3))
-        result.warm_start_steps = warm_start_steps
+        result.warm_start_steps = _warm_start(
+            teacher, student, warm_start_steps, warm_start_samples, batch_size, seed, context,
+            teacher_kwargs, student_kwargs, tf_keras.optimizers.Adam(1e-3),
+            None if max_time is None else start + max_time)
         result.warm_start_seconds = time.perf_counter() - start
     step = _reverse_kl_step(teacher, student, optimizer or tf_keras.optimizers.Adam(1e-3),
                             batch_size, teacher_kwargs, student_kwargs)
