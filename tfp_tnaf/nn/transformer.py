@@ -147,11 +147,14 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         it zeroes the masked weights of the softmax (cheaper than a select)."""
         return tf.where(mask, tf.constant(0.0, self.dtype), tf.constant(-1e9, self.dtype))
 
+    def _scores(self, query, keys, bias):
+        """Scaled dot-product attention scores; `bias` from `_mask_bias`."""
+        scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
+        return tf.matmul(query, keys, transpose_b=True) * scale + bias
+
     def _attend(self, query, keys, values, bias):
         """Scaled dot-product attention; `bias` from `_mask_bias`."""
-        scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
-        scores = tf.matmul(query, keys, transpose_b=True) * scale + bias
-        return tf.matmul(tf.nn.softmax(scores, axis=-1), values)
+        return tf.matmul(tf.nn.softmax(self._scores(query, keys, bias), axis=-1), values)
 
     @staticmethod
     def _norm(layer, t):
@@ -199,32 +202,33 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         return [tuple([zeros(length) for _, length in self.cache_segments] for _ in range(2))
                 for _ in self.blocks]
 
-    def _store(self, segments, position, t):
-        """Writes one step's keys or values (`t`, `[B, 1, E]`) at `position`:
-        a scatter into the segment that holds it; the others pass unchanged."""
+    def _cache_indices(self, batch_size, offset):
+        """`[B, heads, 3]` indices `(b, head, offset)`: where one step's keys go
+        in a `[B, heads, L_s, E/heads]` segment of the cache."""
+        b, h = tf.meshgrid(tf.range(batch_size), tf.range(self.num_heads), indexing="ij")
+        return tf.stack([b, h, tf.fill(tf.shape(b), offset)], axis=-1)
+
+    def _store(self, segments, position, where, t):
+        """Writes one step's keys or values (`t`, `[B, 1, E]`) at `position`: a
+        scatter at `where` (`_cache_indices`) into the segment that holds it;
+        the others pass unchanged."""
         new = self._split_heads(t)[..., 0, :]  # [B, heads, E / heads]
-        b, h = tf.meshgrid(tf.range(tf.shape(new)[0]), tf.range(self.num_heads), indexing="ij")
-        stored = []
-        for (start, length), segment in zip(self.cache_segments, segments, strict=True):
-            def write(segment=segment, start=start):
-                where = tf.stack([b, h, tf.fill(tf.shape(b), position - start)], axis=-1)
-                return tf.tensor_scatter_nd_update(segment, where, new)
+        return [tf.cond((position >= start) & (position < start + length),
+                        lambda segment=segment: tf.tensor_scatter_nd_update(segment, where, new),
+                        lambda segment=segment: segment)
+                for (start, length), segment in zip(self.cache_segments, segments, strict=True)]
 
-            stored.append(tf.cond((position >= start) & (position < start + length), write,
-                                  lambda segment=segment: segment))
-        return stored
-
-    def _attend_cached(self, query, keys, values, position):
-        """`_attend` of one position over the cached segments: a segment wholly
-        after `position` is skipped (its weights are exactly 0)."""
-        scale = 1.0 / math.sqrt(self.embedding_units // self.num_heads)
+    def _attend_cached(self, query, keys, values, position, biases):
+        """`_attend` of one position over the cached segments (`biases`, one
+        `_mask_bias` per segment): a segment wholly after `position` is
+        skipped (its weights are exactly 0)."""
         reached = [start <= position for start, _ in self.cache_segments]
         scores = []
-        for (start, length), k, live in zip(self.cache_segments, keys, reached, strict=True):
-            bias = self._mask_bias(tf.range(start, start + length) <= position)
+        for (_, length), k, bias, live in zip(self.cache_segments, keys, biases, reached,
+                                              strict=True):
             shape = tf.concat([tf.shape(query)[:-1], [length]], 0)
             scores.append(tf.cond(
-                live, lambda k=k, bias=bias: tf.matmul(query, k, transpose_b=True) * scale + bias,
+                live, lambda k=k, bias=bias: self._scores(query, k, bias),
                 lambda shape=shape: tf.fill(shape, tf.constant(-1e9, self.dtype))))
         weights = tf.split(tf.nn.softmax(tf.concat(scores, -1), axis=-1),
                            [length for _, length in self.cache_segments], axis=-1)
@@ -249,14 +253,20 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         start = self._start_token(conditional_input, tf.shape(previous))
         t = tf.where(tf.equal(position, 0), start, token) + tf.gather(self.position, position)
         t = t[..., tf.newaxis, :]  # [B, 1, E]
+        # Where this step writes, and what it sees: the same in every block.
+        # (Segments are all as long as the first but the last.)
+        where = self._cache_indices(tf.shape(previous)[0],
+                                    position % self.cache_segments[0][1])
+        biases = [self._mask_bias(tf.range(start, start + length) <= position)
+                  for start, length in self.cache_segments]
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
             a = self._norm(block["norm_attention"], t)
-            keys = self._store(keys, position, block["key"](a))
-            values = self._store(values, position, block["value"](a))
+            keys = self._store(keys, position, where, block["key"](a))
+            values = self._store(values, position, where, block["value"](a))
             new_cache.append((keys, values))
             heads = self._attend_cached(self._split_heads(block["query"](a)), keys, values,
-                                        position)
+                                        position, biases)
             t = t + self._drop(block["output"](self._merge_heads(heads)))
             t = self._mlp(block, t)
         return self._head(t)[..., 0, :], new_cache
