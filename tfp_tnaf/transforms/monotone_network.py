@@ -73,27 +73,37 @@ class MonotoneNetworkTransform(MonotoneTransform):
                                       name="log_mixing")
 
     def _transform(self, y, groups):
-        w1, b1, b2, w3 = (groups[k] for k in ("w1", "b1", "b2", "w3"))
-        b3, c = groups["b3"][..., 0], groups["c"][..., 0]
+        u1, _, u2, _, x = self._layers(y, self._weights(groups, y.dtype))
         log_mixing = tf.cast(self.log_mixing, y.dtype)  # float64 when a root is polished
-        u1 = tf.exp(w1) * y[..., tf.newaxis] + b1
-        log_dh1 = w1 + log_sech2(u1)
-        u2 = shared_matvec(tf.exp(log_mixing), tf.tanh(u1)) + b2
+        log_dh1 = groups["w1"] + log_sech2(u1)
         log_dh2 = log_matvec_exp(log_mixing, log_dh1, shared=True) + log_sech2(u2)
-        skip = self._skip_slope(c)
-        x = tf.reduce_sum(tf.exp(w3) * tf.tanh(u2), axis=-1) + b3 + skip * y
-        log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(w3 + log_dh2, axis=-1),
-                                      tf.math.log(skip))
+        log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(groups["w3"] + log_dh2, axis=-1),
+                                      tf.math.log(self._skip_slope(groups["c"][..., 0])))
         return x, log_dx
 
-    def prepare(self, params):
+    def _weights(self, groups, dtype):
         """The groups with their positive weights `exp(w1)`, `exp(w3)`,
-        `exp(M)` and the skip's slope, computed once for a root solve."""
-        groups = self.split(params)
+        `exp(M)` and the skip's slope."""
         return dict(scale1=tf.exp(groups["w1"]), b1=groups["b1"], b2=groups["b2"],
                     scale3=tf.exp(groups["w3"]), b3=groups["b3"][..., 0],
                     skip=self._skip_slope(groups["c"][..., 0]),
-                    mixing=tf.exp(tf.cast(self.log_mixing, params.dtype)))
+                    mixing=tf.exp(tf.cast(self.log_mixing, dtype)))
+
+    @staticmethod
+    def _layers(y, weights):
+        """`(u1, h1, u2, h2, x)`: the pre-activations, activations and value of
+        the map at `y` (`_weights`): one definition of `x` for `__call__` and
+        `evaluate`."""
+        w = weights
+        u1 = w["scale1"] * y[..., tf.newaxis] + w["b1"]
+        h1 = tf.tanh(u1)
+        u2 = shared_matvec(w["mixing"], h1) + w["b2"]
+        h2 = tf.tanh(u2)
+        return u1, h1, u2, h2, tf.reduce_sum(w["scale3"] * h2, axis=-1) + w["b3"] + w["skip"] * y
+
+    def prepare(self, params):
+        """`_weights`, computed once for a root solve."""
+        return self._weights(self.split(params), params.dtype)
 
     def evaluate(self, y, prepared):
         """`x` as `__call__` computes it, and the slope summed in linear space
@@ -102,9 +112,7 @@ class MonotoneNetworkTransform(MonotoneTransform):
         saturates, `1 - tanh^2` rounds to 0 and the slope is approximate (it
         only steers Newton steps); it is never NaN."""
         p, times = prepared, tf.math.multiply_no_nan  # inf * 0 = 0: a saturated unit
-        h1 = tf.tanh(p["scale1"] * y[..., tf.newaxis] + p["b1"])
-        h2 = tf.tanh(shared_matvec(p["mixing"], h1) + p["b2"])
-        x = tf.reduce_sum(p["scale3"] * h2, axis=-1) + p["b3"] + p["skip"] * y
+        _, h1, _, h2, x = self._layers(y, p)
         dh1 = times(p["scale1"], 1.0 - tf.square(h1))
         dh2 = times(shared_matvec(p["mixing"], dh1), 1.0 - tf.square(h2))
         slope = tf.reduce_sum(times(p["scale3"], dh2), axis=-1) + p["skip"]
