@@ -1,6 +1,18 @@
 """Float32 round trips of trained flows: within 1e-4 where the flow is well
-conditioned, and never worse than twice the conditioning floor (what rounding
-the intermediate value to float32 alone costs, measured by a float64 twin)."""
+conditioned, and never worse than `FLOOR_FACTOR` times the conditioning floor
+(what rounding the intermediate value to float32 alone costs, measured by a
+float64 twin).
+
+Why 4 and not 2: the twin computes the conditioner's parameters in float64,
+the flow in float32, and far outside the training range (U(-50, 50) after
+training on N(3, 2^2)) NAF's flat sigmoidal tails amplify that difference as
+much as the rounding of the intermediate value. Over 40 NAF seeds on this
+project's machine the error reached 2.3 times the floor (2.4 in one CI run,
+where 2 failed); T-NAF and B-NAF stay under 0.3 (their errors are within the
+1e-4). What the factor still catches: a root solve stopped at a relative
+tolerance of 1e-2 instead of float32's puts NAF's y->x->y trip (the solve on
+the way back) at 18 floors, one stopped at 1e-1 at thousands.
+"""
 
 import numpy as np
 import pytest
@@ -10,6 +22,7 @@ from benchmarks.round_trip import INPUTS, trained, twin
 from tests.support.flows import SMALL_MAKE_FLOW
 
 D = 6
+FLOOR_FACTOR = 4
 
 
 @pytest.fixture(autouse=True)
@@ -47,4 +60,4 @@ def test_round_trips_of_trained_flows_stay_within_their_conditioning(name, seed)
             middle = there(narrow(values))
             floor = _worst(back64(tf.cast(middle, tf.float64)), values)
             error = _worst(back(tf.identity(middle)), values)
-            assert error <= max(1e-4, 2 * floor), (kind, there, error, floor)
+            assert error <= max(1e-4, FLOOR_FACTOR * floor), (kind, there, error, floor)
