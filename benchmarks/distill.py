@@ -62,7 +62,11 @@ STUDENTS = {
     # A coupling flow: one pass both ways, so its forward-KL steps are cheap too.
     "realnvp": ("RealNVP", "realnvp", {}, False),
     "realnvp+warm": ("RealNVP, warm start", "realnvp", {}, True),
-    # Twice the layers, twice the width (make_flow takes `num_flows` too).
+    # Twice the layers, twice the width, or both (make_flow takes `num_flows` too).
+    "realnvp-deep+warm": ("RealNVP 10 x (64, 64), warm start", "realnvp",
+                          dict(num_flows=10), True),
+    "realnvp-wide+warm": ("RealNVP 5 x (128, 128), warm start", "realnvp",
+                          dict(hidden_units=(128, 128)), True),
     "realnvp-large+warm": ("RealNVP 10 x (128, 128), warm start", "realnvp",
                            dict(num_flows=10, hidden_units=(128, 128)), True),
 }
