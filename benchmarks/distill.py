@@ -65,6 +65,7 @@ STUDENTS = {
     # Twice the layers, twice the width, or both (make_flow takes `num_flows` too).
     "realnvp-deep+warm": ("RealNVP 10 x (64, 64), warm start", "realnvp",
                           dict(num_flows=10), True),
+    "realnvp-8+warm": ("RealNVP 8 x (64, 64), warm start", "realnvp", dict(num_flows=8), True),
     "realnvp-wide+warm": ("RealNVP 5 x (128, 128), warm start", "realnvp",
                           dict(hidden_units=(128, 128)), True),
     "realnvp-large+warm": ("RealNVP 10 x (128, 128), warm start", "realnvp",
