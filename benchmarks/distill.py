@@ -113,7 +113,8 @@ def distil_student(teacher, splits, student: tuple, seconds: float, args) -> dic
     return dict(student=label, flow=flow, options=options, warm_start=warm,
                 parameters=count_parameters(distribution), steps=result.steps,
                 skipped_steps=result.skipped_steps, distill_seconds=result.seconds,
-                warm_start_seconds=result.warm_start_seconds, kl=kl, kl_stderr=kl_stderr,
+                warm_start_seconds=result.warm_start_seconds,
+                warm_start_steps_taken=result.warm_start_steps, kl=kl, kl_stderr=kl_stderr,
                 test_ll=test, test_stderr=test_stderr,
                 test_seconds=time.perf_counter() - start,
                 sample_seconds=sampling_seconds(distribution, repeats=5), history=result.history)

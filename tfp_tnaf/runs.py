@@ -584,8 +584,10 @@ def _teacher_metrics(run: str) -> dict:
 
 
 def _report_distillation(metrics: dict, config: DistillConfig, echo) -> None:
+    warm = metrics["warm_start_steps"]
     echo(f"KL(student || teacher) ~ {metrics['kl']:.4f} +- {metrics['kl_stderr']:.4f} nats "
-         f"after {metrics['distill_steps']} steps, {metrics['distill_seconds']:.1f} s")
+         f"after {f'{warm} forward-KL and ' if warm else ''}{metrics['distill_steps']} "
+         f"reverse-KL steps, {metrics['distill_seconds']:.1f} s")
     if "test_log_likelihood" in metrics:
         teacher = metrics.get("teacher_test_log_likelihood")
         echo(f"test log-likelihood: student {metrics['test_log_likelihood']:.4f}"
