@@ -59,6 +59,9 @@ STUDENTS = {
     "maf": ("IAF (Invert(MAF))", "maf", dict(batch_norm=False), False),
     "naf+warm": ("Invert(NAF), warm start", "naf", {}, True),
     "maf+warm": ("IAF (Invert(MAF)), warm start", "maf", dict(batch_norm=False), True),
+    # The teacher's own architecture, inverted: one transformer pass to sample.
+    "tnaf": ("Invert(T-NAF)", "tnaf", {}, False),
+    "tnaf+warm": ("Invert(T-NAF), warm start", "tnaf", {}, True),
     # A coupling flow: one pass both ways, so its forward-KL steps are cheap too.
     "realnvp": ("RealNVP", "realnvp", {}, False),
     "realnvp+warm": ("RealNVP, warm start", "realnvp", {}, True),
