@@ -59,6 +59,9 @@ STUDENTS = {
     "maf": ("IAF (Invert(MAF))", "maf", dict(batch_norm=False), False),
     "naf+warm": ("Invert(NAF), warm start", "naf", {}, True),
     "maf+warm": ("IAF (Invert(MAF)), warm start", "maf", dict(batch_norm=False), True),
+    # Twice the layers and width of the default Invert(NAF).
+    "naf-large": ("Invert(NAF) 4 x (128, 128), 32 units", "naf",
+                  dict(num_flows=4, hidden_units=(128, 128), transform_units=32), False),
     # The teacher's own architecture, inverted: one transformer pass to sample.
     "tnaf": ("Invert(T-NAF)", "tnaf", {}, False),
     "tnaf+warm": ("Invert(T-NAF), warm start", "tnaf", {}, True),
