@@ -67,11 +67,11 @@ def twin(flow, name: str):
     return wide
 
 
-def with_polish(flow, steps: int):
-    """`flow` with every autoregressive layer's solver polishing `steps` times."""
+def with_solver(flow, solver: RootSolver):
+    """`flow` with `solver` as every autoregressive layer's root solver."""
     for layer in getattr(flow, "bijectors", [flow]):
         if hasattr(layer, "_root_solver"):
-            layer._root_solver = RootSolver(polish_steps=steps)
+            layer._root_solver = solver
     return flow
 
 
@@ -88,7 +88,8 @@ def errors(name: str, seed: int) -> dict:
         row[kind] = dict(conditioning=float(np.abs(floor).max()))
         for steps in (0, 1):
             # Traced afresh for each solver; separate calls: no cached results.
-            forward, inverse = tf.function(with_polish(flow, steps).forward), tf.function(
+            forward, inverse = tf.function(
+                with_solver(flow, RootSolver(polish_steps=steps)).forward), tf.function(
                 flow.inverse)
             back = forward(x).numpy() - values.numpy()
             again = inverse(forward(values)).numpy() - values.numpy()

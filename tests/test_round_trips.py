@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks.round_trip import INPUTS, trained, twin
+from benchmarks.round_trip import INPUTS, trained, twin, with_solver
 from tests.support.flows import SMALL_MAKE_FLOW
 from tfp_tnaf.roots import RootSolver
 
@@ -78,10 +78,7 @@ def test_a_loose_root_solve_breaks_the_bound():
     """The negative control: NAF's root solves stopped at a relative tolerance
     of 1e-2, unpolished, put its y->x->y trip (the solve on the way back) beyond
     the bound (6-100 times beyond it over seeds 0-5 on this project's machine)."""
-    flow = trained("naf", 0)
-    for layer in flow.bijectors:
-        if hasattr(layer, "_root_solver"):
-            layer._root_solver = RootSolver(rtol=1e-2, atol=1e-2, polish_steps=0)
+    flow = with_solver(trained("naf", 0), RootSolver(rtol=1e-2, atol=1e-2, polish_steps=0))
     wide = twin(flow, "naf")
     values = INPUTS["U(-50,50)"](np.random.default_rng(0), (128, D))
     error, floor = _error_and_floor(tf.function(flow.inverse), tf.function(flow.forward),

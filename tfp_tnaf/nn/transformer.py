@@ -257,8 +257,8 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         # (Segments are all as long as the first but the last.)
         where = self._cache_indices(tf.shape(previous)[0],
                                     position % self.cache_segments[0][1])
-        biases = [self._mask_bias(tf.range(start, start + length) <= position)
-                  for start, length in self.cache_segments]
+        biases = [self._mask_bias(tf.range(first, first + length) <= position)
+                  for first, length in self.cache_segments]
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
             a = self._norm(block["norm_attention"], t)

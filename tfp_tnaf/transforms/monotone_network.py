@@ -73,12 +73,13 @@ class MonotoneNetworkTransform(MonotoneTransform):
                                       name="log_mixing")
 
     def _transform(self, y, groups):
-        u1, _, u2, _, x = self._layers(y, self._weights(groups, y.dtype))
+        weights = self._weights(groups, y.dtype)
+        u1, _, u2, _, x = self._layers(y, weights)
         log_mixing = tf.cast(self.log_mixing, y.dtype)  # float64 when a root is polished
         log_dh1 = groups["w1"] + log_sech2(u1)
         log_dh2 = log_matvec_exp(log_mixing, log_dh1, shared=True) + log_sech2(u2)
         log_dx = tfp.math.log_add_exp(tf.reduce_logsumexp(groups["w3"] + log_dh2, axis=-1),
-                                      tf.math.log(self._skip_slope(groups["c"][..., 0])))
+                                      tf.math.log(weights["skip"]))
         return x, log_dx
 
     def _weights(self, groups, dtype):
