@@ -60,18 +60,23 @@ def test_the_estimate_matches_the_closed_form_kl_of_two_gaussians():
 def test_the_kl_of_a_student_identical_to_the_teacher_is_zero(kind):
     """Same weights in another instance (no shared cache): every log-ratio is ~0.
     T-NAF: the student samples by root solves, the teacher scores in one pass;
-    IAF: the student samples in one pass, the teacher scores sequentially."""
+    IAF: the student samples in one pass, the teacher scores sequentially.
+    T-NAF runs in float64 (the registry's two layers; in float32 their two
+    chained root solves leave log-ratios up to ~4e-3 on this steep perturbed
+    flow), so the bound checks the solves, not float32 rounding."""
     tf_keras.utils.set_random_seed(1)
     if kind == "tnaf":
-        build = lambda: make_distribution(make_flow("tnaf", 3, transform_units=8), 3)  # noqa: E731
+        build = lambda: make_distribution(  # noqa: E731
+            make_flow("tnaf", 3, transform_units=8, dtype=tf.float64), 3, tf.float64)
+        bound = 1e-9  # measured: 3e-12
     else:
-        build = lambda: iaf(3)  # noqa: E731
+        build, bound = (lambda: iaf(3)), 2e-3  # noqa: E731
     teacher, student = build(), build()
     perturb(teacher, seed=2, scale=0.3 if kind == "tnaf" else 1.0, kernels=kind == "tnaf")
     copy_weights(teacher, student)
     values = log_ratio(teacher, student, 2000, seed=[4, 5]).numpy()
     assert np.all(np.isfinite(values))
-    assert np.max(np.abs(values)) < 2e-3
+    assert np.max(np.abs(values)) < bound
     mean, stderr = kl_estimate(teacher, student, 2000)
     assert abs(mean) < 1e-4 and stderr < 1e-4
 
