@@ -2,7 +2,9 @@
 
 The driver of `fixed_steps_runs.jsonl`: each variant trains for `--steps`
 steps of batch 200 (four quarters, the validation NLL after each), by its
-registry recipe at a constant rate, one thread. Run from the repository root:
+registry recipe at a constant rate, one thread (the row with `env` set ran
+with the study's uncommitted token-initialisation patch). Run from the
+repository root:
 
     PYTHONPATH=. taskset -c 0 python benchmarks/results/equal-time-cpu-2026-12-06e/study/\\
         fixed_steps.py --dataset moons --flow naf --options '{"num_flows": 1}'
@@ -10,7 +12,6 @@ registry recipe at a constant rate, one thread. Run from the repository root:
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
@@ -24,12 +25,8 @@ parser.add_argument("--options", default="{}", help="make_flow options, JSON")
 parser.add_argument("--steps", type=int, default=3000)
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
-parser.add_argument("--env", default="", help="K=V;... set before the flow is built")
 parser.add_argument("--tag", default="")
 args = parser.parse_args()
-for pair in filter(None, args.env.split(";")):
-    key, value = pair.split("=", 1)
-    os.environ[key] = value
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 
@@ -53,7 +50,7 @@ for k in range(4):
               verbose=0)
     marks.append(round(-mean_log_prob(distribution, splits.validation)[0], 3))
 row = dict(tag=args.tag, dataset=args.dataset, flow=args.flow, options=args.options,
-           env=args.env, lr=args.lr, seed=args.seed, val=marks,
+           lr=args.lr, seed=args.seed, val=marks,
            sec=round(time.perf_counter() - start, 1))
 print("RESULT", json.dumps(row), flush=True)
 with open("fixed_steps_runs.jsonl", "a") as f:
