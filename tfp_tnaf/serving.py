@@ -10,7 +10,8 @@ float32). Sampling is stateless: the same `seed` gives the same samples.
 export_saved_model(distribution, "flow_savedmodel")
 # A conditional flow built by `make_flow` is a Chain: name its layers.
 export_saved_model(conditional, "cond_savedmodel", conditional_event_size=3,
-                   conditional_kwargs=lambda c: {"tnaf_0": {"conditional_input": c}})
+                   conditional_kwargs=lambda c: {name: {"conditional_input": c}
+                                                 for name in ("tnaf_0", "tnaf_1")})
 
 # Elsewhere, with only TensorFlow:
 flow = tf.saved_model.load("flow_savedmodel")
