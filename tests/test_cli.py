@@ -56,6 +56,10 @@ def test_fit_writes_checkpoint_metrics_and_plots(fitted):
     # 10,000 Two Moons training points in batches of 200, for 2 epochs; no time budget.
     assert metrics["steps"] == 100 and metrics["max_time"] is None
     assert not metrics["stopped_by_time"] and 1 <= metrics["best_step"] <= 100
+    # The flow as built, defaults resolved: a later default change cannot alter it.
+    architecture = json.loads((out / "config.json").read_text())["architecture"]
+    assert architecture["num_flows"] == 1 and architecture["hidden_units"] == [8]
+    assert architecture["transform"] == "dsf" and architecture["transform_units"] == 4
 
 
 def test_fit_prints_no_tensorflow_logs_and_one_line_per_epoch_off_a_terminal(fitted):

@@ -33,7 +33,13 @@ from tfp_tnaf import data, distillation, plotting
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.files import atomic_path
-from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
+from tfp_tnaf.models import (
+    FLOWS,
+    count_parameters,
+    make_distribution,
+    make_flow,
+    resolved_options,
+)
 from tfp_tnaf.training import (
     BestWeights,
     DecayOverBudget,
@@ -136,10 +142,27 @@ def _load(config: dict) -> data.Splits:
         raise RunError(str(error)) from error
 
 
+# The defaults of the flows whose defaults have changed since a run folder was
+# written without `architecture` (before 2026-12-06): T-NAF was one layer of two
+# transformer blocks. Other flows' defaults are unchanged.
+_UNRECORDED_DEFAULTS = {"tnaf": dict(num_flows=1, num_layers=2)}
+
+
+def _architecture(config: dict) -> dict:
+    """The `make_flow` options that rebuild a run's flow: its `architecture`
+    (`resolved_options`, recorded since 2026-12-06), or for an older run
+    folder its options over the defaults of its day."""
+    if "architecture" in config:
+        return config["architecture"]
+    return resolved_options(config["flow"],
+                            **{**_UNRECORDED_DEFAULTS.get(config["flow"], {}),
+                               **config["options"]})
+
+
 def _build(config: dict):
     """The distribution described by a run's `config`."""
     try:
-        flow = make_flow(config["flow"], config["event_size"], **config["options"])
+        flow = make_flow(config["flow"], config["event_size"], **_architecture(config))
     except ValueError as error:
         raise RunError(str(error)) from error
     if config.get("invert"):  # a distilled student: `tfb.Invert` of the flow (see `distill`)
@@ -200,7 +223,16 @@ def _describe(config: FitConfig, strategy) -> dict:
     saved = dataclasses.asdict(config)
     saved.update(_in_force(config.flow, config.learning_rate, config.global_clipnorm),
                  replicas=strategy.num_replicas_in_sync)
+    saved["architecture"] = _resolve(config.flow, config.options)
     return saved
+
+
+def _resolve(flow: str, options: dict) -> dict:
+    """`resolved_options`, with a bad option said as a `RunError`."""
+    try:
+        return resolved_options(flow, **options)
+    except ValueError as error:
+        raise RunError(str(error)) from error
 
 
 def _in_force(flow: str, learning_rate: float | None, global_clipnorm: float | None) -> dict:
@@ -298,6 +330,8 @@ def _differences(path: str, saved: dict) -> list[str]:
     except (OSError, ValueError):
         return ["config.json (missing or unreadable)"]
     now = json.loads(json.dumps(saved))
+    if "flow" in before and "options" in before:  # an older folder: its flow as built
+        before["architecture"] = json.loads(json.dumps(_architecture(before)))
     keys = sorted((set(before) | set(now)) - {"verbose", "restart", "tensorboard"})
     return [k for k in keys if before.get(k) != now.get(k)]
 
@@ -414,6 +448,10 @@ def restore(run: str, data_dir: str | None = None) -> tuple[dict, Any]:
         load_weights(distribution, os.path.join(run, "checkpoint", "weights"))
     except FileNotFoundError as error:
         raise RunError(f"run folder {run!r} has no checkpoint: {error}") from error
+    except AssertionError as error:
+        raise RunError(f"the checkpoint of {run!r} does not fit the flow its config.json "
+                       f"describes ({config['flow']}, {_architecture(config)}): was the "
+                       f"folder written by another tfp_tnaf, or edited?") from error
     return config, distribution
 
 
@@ -500,8 +538,10 @@ def _student_config(config: DistillConfig, teacher: dict) -> dict:
         options.setdefault("batch_norm", False)
     saved = {k: teacher[k] for k in _TEACHER_KEYS if k in teacher}
     saved.update(
-        flow=config.student, options=options, invert=True, distilled_from=config.run,
-        teacher=dict(flow=teacher["flow"], options=teacher["options"]),
+        flow=config.student, options=options, architecture=_resolve(config.student, options),
+        invert=True, distilled_from=config.run,
+        teacher=dict(flow=teacher["flow"], options=teacher["options"],
+                     architecture=_architecture(teacher)),
         distill=dataclasses.asdict(config),
         **_in_force(config.student, config.learning_rate, config.global_clipnorm))
     if config.data_dir:

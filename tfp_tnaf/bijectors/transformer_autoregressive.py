@@ -43,14 +43,15 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       configuration's compute.
 
     The default sizes come from an ablation at equal wall-clock (the
-    `benchmarks.equal_time` module, README "Which flow should I use"): one
-    two-head block of width 32, psi of 32, H = 32, the low-rank hypernetwork,
-    trained at learning rate 1e-2 with the global gradient norm clipped to 0.1
-    (`FLOWS["tnaf"].recipe`). `make_flow("tnaf", D)` stacks two such layers
-    with a reversal between them (as NAF stacks two): at equal wall-clock that
-    beat one layer of two blocks on every data set of the benchmark. At D = 43
-    the two layers are ~50k parameters and ~4 MFLOP per point of `log_prob`,
-    against the paper configuration's ~282k and ~26 MFLOP.
+    `benchmarks.equal_time` module, README "Which flow should I use"): two-head
+    blocks of width 32, psi of 32, H = 32, the low-rank hypernetwork, trained at
+    learning rate 1e-2 with the global gradient norm clipped to 0.1
+    (`FLOWS["tnaf"].recipe`). A layer has one block, and `make_flow("tnaf", D)`
+    stacks two layers with a reversal between them (as NAF stacks two): at
+    equal wall-clock that beat one layer of two blocks on MINIBOONE, BSDS300
+    and Two Moons, and lost on `digits` and SIGGRAPH. At D = 43 the two layers
+    are ~50k parameters and ~4 MFLOP per point of `log_prob`, against the
+    paper configuration's ~282k and ~26 MFLOP.
     `TransformerAutoregressive.paper(D)` builds the official configuration
     (`PAPER`).
 
@@ -93,10 +94,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       hypernetwork_units: hidden width of each `"mlp"` hypernetwork (208).
       dropout: dropout rate inside the transformer, on in training only
         (`FlowModel.fit` calls the model with `training=True`): 0.05 (`PAPER`
-        keeps 0). At equal wall-clock it gained 2.0 nats on MINIBOONE (2,956
-        training rows) and cost 0.8 on BSDS300 (100k patches; the ablation of
-        `benchmarks.equal_time`); pass 0 for data sets large enough not to
-        overfit.
+        keeps 0). At equal wall-clock, in `make_flow`'s two layers, it gained
+        1.4 nats on MINIBOONE (2,956 training rows) and cost 1.0 on BSDS300
+        (100k patches; `benchmarks.equal_time`); pass 0 for data sets large
+        enough not to overfit.
       linear_slope: floor on the slope of the linear skip (keeps the inverse
         well conditioned far from the data).
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` or a

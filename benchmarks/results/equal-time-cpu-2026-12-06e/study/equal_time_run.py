@@ -1,5 +1,10 @@
 """One flow variant at equal wall-clock, through `benchmarks.equal_time.train`.
 
+The study ran at commit 636fb35, where `tnaf` was one layer of two blocks: its
+rows' options are over that default. At later commits the same options build
+other flows (pin `num_flows=1, num_layers=2` for the study's baseline). Rows
+are appended to the JSONL file named below, in the current folder.
+
 The driver of this study's equal-time rows (`equal_time_runs.jsonl`): the same
 `train` as `python -m benchmarks.equal_time` (cosine decay over the budget,
 records every 10 s, batch 200, best-validation weights, one thread), one

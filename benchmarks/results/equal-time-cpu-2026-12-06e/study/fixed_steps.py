@@ -1,5 +1,10 @@
 """Validation NLL after a fixed number of steps at a constant learning rate.
 
+The study ran at commit 636fb35, where `tnaf` was one layer of two blocks: its
+rows' options are over that default. At later commits the same options build
+other flows (pin `num_flows=1, num_layers=2` for the study's baseline). Rows
+are appended to the JSONL file named below, in the current folder.
+
 The driver of `fixed_steps_runs.jsonl`: each variant trains for `--steps`
 steps of batch 200 (four quarters, the validation NLL after each), by its
 registry recipe at a constant rate, one thread (the row with `env` set ran
