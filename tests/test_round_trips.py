@@ -12,9 +12,8 @@ where 2 failed); T-NAF and B-NAF stay under 0.3 (their errors are within the
 1e-4). What the factor still catches (`test_a_loose_root_solve_breaks_the_bound`):
 a root solve stopped at a relative tolerance of 1e-2 instead of float32's
 puts NAF's y->x->y trip (the solve on the way back) at 20-400 floors (seeds
-0-5); one
-stopped at 1e-5 still passes (Newton has converged by then), and tolerances in
-between were not measured. In the x->y->x trip the solve comes first, and its
+0-5); one stopped at 1e-5 still passes (Newton has converged by then), and
+tolerances in between were not measured. In the x->y->x trip the solve comes first, and its
 error enters the floor and the error alike: that direction checks the float32
 density pass (`inverse`) on the way back against the twin's, not the solve.
 """

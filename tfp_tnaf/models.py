@@ -125,6 +125,13 @@ def stack_with_reversals(make_layer: Callable[[int], tfb.Bijector], event_size: 
     return tfb.Chain(layers)
 
 
+def _entry(name: str) -> FlowEntry:
+    """`FLOWS[name]`; an unknown name is a ValueError that lists the valid ones."""
+    if name not in FLOWS:
+        raise ValueError(f"`flow` must be one of {', '.join(FLOW_NAMES)}; got {name!r}.")
+    return FLOWS[name]
+
+
 def make_flow(name: str, event_size: int, num_flows: int | None = None,
               conditional_event_size: int | None = None, dtype: Any = tf.float32,
               **options: Any) -> tfb.Chain:
@@ -146,9 +153,7 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
       ValueError: on an unknown name (the message lists the valid ones), or an
         option the flow does not take (the message lists those it does).
     """
-    if name not in FLOWS:
-        raise ValueError(f"`flow` must be one of {', '.join(FLOW_NAMES)}; got {name!r}.")
-    entry = FLOWS[name]
+    entry = _entry(name)
     unknown = sorted(set(options) - set(entry.option_names()))
     if unknown:
         raise ValueError(f"Flow {name!r} takes no `{unknown[0]}`; its options are "
@@ -173,9 +178,7 @@ def resolved_options(name: str, **options: Any) -> dict[str, Any]:
     Raises:
       ValueError: on an unknown name.
     """
-    if name not in FLOWS:
-        raise ValueError(f"`flow` must be one of {', '.join(FLOW_NAMES)}; got {name!r}.")
-    entry = FLOWS[name]
+    entry = _entry(name)
     plain = (bool, int, float, str, type(None))
     defaults = {p.name: p.default for p in inspect.signature(entry.build).parameters.values()
                 if p.name not in _COMMON and isinstance(p.default, plain)}

@@ -154,9 +154,8 @@ def _architecture(config: dict) -> dict:
     folder its options over the defaults of its day."""
     if "architecture" in config:
         return config["architecture"]
-    return resolved_options(config["flow"],
-                            **{**_UNRECORDED_DEFAULTS.get(config["flow"], {}),
-                               **config["options"]})
+    return _resolve(config["flow"],
+                    {**_UNRECORDED_DEFAULTS.get(config["flow"], {}), **config["options"]})
 
 
 def _build(config: dict):
