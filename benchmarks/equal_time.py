@@ -14,7 +14,10 @@ validation trace every `--record-every` seconds as well as at the end of each
 epoch); MAF's batch normalisations then take the training set's statistics
 (`set_batch_norm_statistics`, the MAF recipe) before the test. Every flow gets
 the same batch size, the same data and the same execution mode (tf.function;
-`--jit` compiles every flow with XLA instead).
+`--jit` compiles every flow with XLA instead), with `--steps-per-execution`
+train steps per call of the compiled step (the CLI's default; 1 was Keras'
+default and this benchmark's before 2026-12-06: a call costs about a 2-D
+T-NAF step).
 
 For each run the table gives the test log-likelihood +- standard error over
 test points, parameters, forward FLOPs per point (TensorFlow's cost model of
@@ -48,7 +51,7 @@ from benchmarks.run import load_dataset
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
-from tfp_tnaf.runs import DECAYS
+from tfp_tnaf.runs import DECAYS, STEPS_PER_EXECUTION
 from tfp_tnaf.training import (
     BestWeights,
     DecayOverBudget,
@@ -134,7 +137,8 @@ def train(flow: str, options: dict, overrides: dict, splits, seconds: float, arg
     d = splits.train.shape[1]
     distribution = make_distribution(make_flow(flow, d, **options), d)
     model = FlowModel(distribution)
-    model.compile(FLOWS[flow].recipe.optimizer(**optimizer), jit_compile=args.jit)
+    model.compile(FLOWS[flow].recipe.optimizer(**optimizer), jit_compile=args.jit,
+                  steps_per_execution=args.steps_per_execution)
     best = BestWeights()
     budget = TimeBudget(seconds, validation_data=(splits.validation,),
                         record_every=args.record_every, best=best)
@@ -233,6 +237,9 @@ def _arguments(argv):
                         help="cap on validation and test rows")
     parser.add_argument("--jit", action="store_true",
                         help="compile every flow's train step with XLA (compiling counts)")
+    parser.add_argument("--steps-per-execution", type=int, default=STEPS_PER_EXECUTION,
+                        help="train steps per call of the compiled step, every flow "
+                             "(default: the CLI's)")
     parser.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads "
                                                     "(default: TensorFlow's choice)")
     parser.add_argument("--quick", action="store_true",
@@ -259,7 +266,9 @@ def report(runs: list[dict], out: str) -> str:
                      f"{run['threads'] or 'default'} TF threads), float32 matmul "
                      f"{run['matmul_gflops']:.1f} GFLOP/s, XLA {'on' if run['jit'] else 'off'}, "
                      f"{run.get('decay', 'constant')} learning rate, "
-                     f"batch {run['batch_size']}, seed {run['seed']}, "
+                     f"batch {run['batch_size']}, "
+                     f"{run.get('steps_per_execution', 1)} steps per execution, "
+                     f"seed {run['seed']}, "
                      f"{run.get('total_seconds', float('nan')):.0f} s in all")
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         plot(rows, dataset, os.path.join(out, f"validation-{dataset}.png"))
@@ -280,7 +289,7 @@ def run(args, argv) -> dict:
                   cpus=len(os.sched_getaffinity(0)), threads=args.threads,
                   machine=platform.processor() or platform.machine(),
                   matmul_gflops=matmul_gflops(), jit=args.jit, decay=args.decay,
-                  batch_size=args.batch_size,
+                  batch_size=args.batch_size, steps_per_execution=args.steps_per_execution,
                   seed=args.seed, paper=PAPER,
                   command=" ".join(["python -m benchmarks.equal_time", *argv]), rows=[])
     for dataset in args.datasets:

@@ -144,8 +144,9 @@ def test_tfp_tnaf_fit_killed_with_sigkill_resumes(tmp_path):
     assert process.returncode == -signal.SIGKILL, "".join(seen)
     assert not (out / "metrics.json").exists() and (out / "resume").is_dir()
 
-    result = subprocess.run(_command(out), capture_output=True, text=True,
-                            env=_environment(), timeout=300)
+    # Steps per call are how the run executes, not what it is: another value resumes.
+    result = subprocess.run(_command(out) + ["--steps-per-execution", "3"], capture_output=True,
+                            text=True, env=_environment(), timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "holds an unfinished run of this configuration: resuming it" in output

@@ -131,6 +131,24 @@ def test_time_budget_stops_before_the_epochs_and_keeps_the_best_epoch(moons):
     np.testing.assert_allclose(validation_nll(model, moons.validation), min(val), rtol=1e-5)
 
 
+def test_callbacks_count_steps_not_calls_with_several_steps_per_execution(moons):
+    # 20 steps an epoch, 7 per call: calls of 7, 7 and 6 steps; Keras calls
+    # `on_train_batch_end` once per call.
+    model = tiny_naf_model(0.01)
+    model.compile(tf_keras.optimizers.Adam(0.01), steps_per_execution=7)
+    best, budget = BestWeights(), TimeBudget(1000.0)
+    model.fit(moons.train, validation_data=(moons.validation,), epochs=3,
+              batch_size=len(moons.train) // 20, callbacks=[best, budget], verbose=0)
+    assert best.steps == budget.steps == int(model.optimizer.iterations) == 60
+    # Under a budget that stops the run mid-epoch, the counts still agree.
+    model = tiny_naf_model(0.01)
+    model.compile(tf_keras.optimizers.Adam(0.01), steps_per_execution=7)
+    best, budget = BestWeights(), TimeBudget(1.0)
+    model.fit(moons.train, validation_data=(moons.validation,), epochs=10_000,
+              batch_size=len(moons.train) // 20, callbacks=[best, budget], verbose=0)
+    assert budget.exhausted and budget.steps == best.steps == int(model.optimizer.iterations)
+
+
 def test_time_budget_trace_competes_for_the_best_weights_mid_epoch(moons):
     model = tiny_naf_model(0.02)
     best = BestWeights()

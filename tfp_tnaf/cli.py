@@ -89,6 +89,10 @@ def _add_fit(sub) -> None:
     fit.add_argument("--samples", type=int, default=2000, help="samples drawn for the plots")
     fit.add_argument("--out", help="run folder (default runs/DATA-FLOW)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    fit.add_argument("--steps-per-execution", type=int, metavar="K",
+                     help="train steps per call of the compiled step (default "
+                          "tfp_tnaf.runs.STEPS_PER_EXECUTION); --max-time is checked "
+                          "between calls")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                      help="0: errors only; 1 (default): a progress bar on a terminal, one "
                           "line per epoch otherwise (a log file, CI); 2: as 1, with "
@@ -189,6 +193,8 @@ def _fit(args: argparse.Namespace) -> dict:
         global_clipnorm=args.global_clipnorm, decay=args.decay, seed=args.seed,
         samples=args.samples, out=args.out,
         jit=args.jit, verbose="auto" if args.verbose else 0, strategy=args.strategy,
+        **({} if args.steps_per_execution is None
+           else dict(steps_per_execution=args.steps_per_execution)),
         peer_timeout=args.peer_timeout, data_key=args.data_key,
         drop_nonfinite=args.drop_nonfinite, restart=args.restart, tensorboard=args.tensorboard))
 

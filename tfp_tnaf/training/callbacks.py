@@ -15,7 +15,25 @@ __all__ = ["BestWeights", "DecayOverBudget", "TimeBudget"]
 logger = logging.getLogger(__name__)
 
 
-class BestWeights(tf_keras.callbacks.Callback):
+class _StepCounter(tf_keras.callbacks.Callback):
+    """Counts the train steps done, whatever `steps_per_execution`.
+
+    With `model.compile(..., steps_per_execution=k)` Keras runs `k` steps per
+    call and calls `on_train_batch_end` once per call, with the index (in the
+    epoch) of the last step it ran: the steps are counted from those indices.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last_batch = -1
+
+    def _count(self, batch: int) -> None:
+        """Adds the steps that ended with the epoch's step `batch`."""
+        last = getattr(self, "_last_batch", -1)
+        self.steps += batch - last
+        self._last_batch = batch
+
+
+class BestWeights(_StepCounter):
     """Restores the weights of the best epoch at the end of `fit`; stops on a non-finite loss.
 
     The weights are copied whenever `monitor` (default `val_loss`, else
@@ -52,10 +70,11 @@ class BestWeights(tf_keras.callbacks.Callback):
         self._best_weights = self.model.get_weights()
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
+        self._count(batch)
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             self.stopped_non_finite = True
@@ -103,14 +122,15 @@ class BestWeights(tf_keras.callbacks.Callback):
         self._best_weights = list(state["weights"])
 
 
-class TimeBudget(tf_keras.callbacks.Callback):
+class TimeBudget(_StepCounter):
     """Stops `fit` once `seconds` of training time have passed; can record a
     validation trace on the way.
 
     The clock starts at `on_train_begin`, so tracing and compiling the train
-    step count, and is checked after every batch: once it reaches `seconds`,
-    `model.stop_training` is set and `fit` ends after that batch, so `epochs`
-    is only an upper bound. Evaluation pauses the clock: Keras' validation at
+    step count, and is checked after every call of the train step (every
+    batch; every `k` batches under `compile(..., steps_per_execution=k)`): once
+    it reaches `seconds`, `model.stop_training` is set and `fit` ends after that
+    call, so `epochs` is only an upper bound. Evaluation pauses the clock: Keras' validation at
     the end of each epoch and this callback's own trace evaluations are not
     counted, so the budget is the training time of the run, whatever the
     validation costs.
@@ -131,10 +151,9 @@ class TimeBudget(tf_keras.callbacks.Callback):
     competes for the best weights, so weights seen only mid-epoch are restored
     if they were the best. Pass the same validation data as to `fit`.
 
-    After `fit`: `steps` (train batches completed: Keras calls of
-    `on_train_batch_end`), `seconds` (training time when the last batch ended,
-    evaluation excluded), `exhausted` (whether the budget stopped the run) and
-    `trace`.
+    After `fit`: `steps` (train steps completed), `seconds` (training time
+    when the last call of the train step ended, evaluation excluded),
+    `exhausted` (whether the budget stopped the run) and `trace`.
 
     ```python
     best = BestWeights()
@@ -218,7 +237,7 @@ class TimeBudget(tf_keras.callbacks.Callback):
         self._resume()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
+        self._count(batch)
         self.seconds = self.elapsed()
         exhausted = self.seconds >= self.budget
         # The trace ends with the weights the budget stops at.
