@@ -15,9 +15,9 @@ epoch); MAF's batch normalisations then take the training set's statistics
 (`set_batch_norm_statistics`, the MAF recipe) before the test. Every flow gets
 the same batch size, the same data and the same execution mode (tf.function;
 `--jit` compiles every flow with XLA instead), with `--steps-per-execution`
-train steps per call of the compiled step (the CLI's default; 1 was Keras'
-default and this benchmark's before 2026-12-06: a call costs about a 2-D
-T-NAF step).
+train steps per call of the compiled step (default
+`tfp_tnaf.training.STEPS_PER_EXECUTION`, as `tfp-tnaf fit`; 1, Keras' own,
+before 2026-12-06).
 
 For each run the table gives the test log-likelihood +- standard error over
 test points, parameters, forward FLOPs per point (TensorFlow's cost model of
@@ -51,8 +51,9 @@ from benchmarks.run import load_dataset
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
-from tfp_tnaf.runs import DECAYS, STEPS_PER_EXECUTION
+from tfp_tnaf.runs import DECAYS
 from tfp_tnaf.training import (
+    STEPS_PER_EXECUTION,
     BestWeights,
     DecayOverBudget,
     FlowModel,
@@ -251,6 +252,9 @@ def _arguments(argv):
         args.datasets, args.seconds, args.record_every = "moons", args.seconds or 5.0, 2.0
     args.datasets, args.flows = args.datasets.split(","), args.flows.split(",")
     args.rows = None if args.rows is None else [int(i) for i in args.rows.split(",")]
+    if args.steps_per_execution < 1:
+        parser.error(f"--steps-per-execution must be a positive integer; "
+                     f"got {args.steps_per_execution}")
     return args
 
 

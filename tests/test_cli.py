@@ -225,7 +225,7 @@ def test_errors_are_explained(tmp_path, capsys):
     code, output = run_in_process(capsys, "fit", "--strategy", "multiworker", "--max-time", "5")
     assert code == 2 and "not supported with the multiworker strategy" in output
     code, output = run_in_process(capsys, "fit", "--steps-per-execution", "0")
-    assert code == 2 and "steps_per_execution must be a positive integer; got 0" in output
+    assert code == 2 and "`steps_per_execution` must be a positive integer; got 0" in output
     code, output = run_in_process(capsys, "fit", "--decay", "cosine")
     assert code == 2 and "decay 'cosine' anneals over max_time: give max_time" in output
     np.save(tmp_path / "flat.npy", np.zeros(30))

@@ -149,6 +149,35 @@ def test_callbacks_count_steps_not_calls_with_several_steps_per_execution(moons)
     assert budget.exhausted and budget.steps == best.steps == int(model.optimizer.iterations)
 
 
+def test_several_steps_per_execution_take_the_same_steps(moons):
+    """Seven steps a call train as one a call: the same batches, the same weights."""
+    weights = []
+    for steps in (1, 7):
+        tf_keras.utils.set_random_seed(5)
+        model = tiny_naf_model(0.01)
+        model.compile(tf_keras.optimizers.Adam(0.01), steps_per_execution=steps)
+        model.fit(moons.train, epochs=2, batch_size=100, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for one, seven in zip(*weights, strict=True):
+        np.testing.assert_allclose(seven, one, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_after_fit_scores_every_batch_with_several_steps_per_execution(moons):
+    """Keras lowers `steps_per_execution` to 1 for a one-batch epoch and builds
+    its validation function then; `FlowModel.fit` has it rebuilt, so a later
+    `evaluate` of ten batches scores all ten, not the first alone."""
+    model = tiny_naf_model(0.01)
+    model.compile(tf_keras.optimizers.Adam(0.01), steps_per_execution=10)
+    model.fit(moons.train[:100], validation_data=(moons.validation,), epochs=2,
+              batch_size=100, verbose=0)
+    points = moons.test[:400]
+    expected = -np.mean(model.distribution.log_prob(points).numpy())
+    assert int(model._steps_per_execution.numpy()) == 10
+    np.testing.assert_allclose(model.evaluate(points, batch_size=40, verbose=0), expected,
+                               rtol=1e-5)
+    assert model.predict(points, batch_size=40, verbose=0).shape == (400,)
+
+
 def test_time_budget_trace_competes_for_the_best_weights_mid_epoch(moons):
     model = tiny_naf_model(0.02)
     best = BestWeights()

@@ -91,7 +91,7 @@ def _add_fit(sub) -> None:
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--steps-per-execution", type=int, metavar="K",
                      help="train steps per call of the compiled step (default "
-                          "tfp_tnaf.runs.STEPS_PER_EXECUTION); --max-time is checked "
+                          "tfp_tnaf.training.STEPS_PER_EXECUTION); --max-time is checked "
                           "between calls")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                      help="0: errors only; 1 (default): a progress bar on a terminal, one "
@@ -119,7 +119,7 @@ def _add_budget_and_recipe(fit) -> None:
     fit.add_argument("--epochs", type=int,
                      help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
     fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
-                     help="training-time budget: stop after the batch that reaches it "
+                     help="training-time budget: stop after the step that reaches it "
                           "(validation not counted); keeps the best-validation weights")
     fit.add_argument("--decay", default="constant", choices=DECAYS,
                      help="learning-rate schedule: constant, or cosine, annealed to 0 over "

@@ -12,7 +12,13 @@ import tf_keras
 
 from tfp_tnaf.data import Splits
 from tfp_tnaf.models import FLOWS, Recipe, count_parameters, make_distribution, make_flow
-from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
+from tfp_tnaf.training import (
+    STEPS_PER_EXECUTION,
+    BestWeights,
+    FlowModel,
+    TimeBudget,
+    mean_log_prob,
+)
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -70,12 +76,13 @@ def _seconds(fn: Callable[[], tf.Tensor]) -> float:
 
 def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
                   batch_size: int = 200, num_samples: int = 1000, patience: int | None = None,
-                  seed: int = 0, verbose: int = 0,
-                  max_time: float | None = None) -> list[FlowResult]:
+                  seed: int = 0, verbose: int = 0, max_time: float | None = None,
+                  steps_per_execution: int = STEPS_PER_EXECUTION) -> list[FlowResult]:
     """Trains every flow with Keras on `splits.train` for `epochs` (the same budget),
     keeps its best-validation weights (stopping early after `patience` epochs
     without improvement, if given, or after `max_time` seconds of training, see
-    `TimeBudget`), and measures it on `splits.test`.
+    `TimeBudget`), and measures it on `splits.test`. `steps_per_execution`
+    goes to `compile` (see `FlowModel`).
 
     `log_prob_seconds` is one `log_prob` of the whole test split,
     `sample_seconds` one draw of `num_samples` samples, both traced functions
@@ -89,7 +96,7 @@ def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
         distribution = make_distribution(spec.build(), event_size)
         distribution.log_prob(splits.train[:1])  # a user's chain may build lazily
         model = FlowModel(distribution)
-        model.compile(spec.recipe.optimizer())
+        model.compile(spec.recipe.optimizer(), steps_per_execution=steps_per_execution)
         best = BestWeights()
         callbacks = [best, *([] if max_time is None else [TimeBudget(max_time)])]
         if patience is not None:

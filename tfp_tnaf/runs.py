@@ -29,7 +29,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_tnaf import data, distillation, plotting
+from tfp_tnaf import checks, data, distillation, plotting
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.files import atomic_path
@@ -41,6 +41,7 @@ from tfp_tnaf.models import (
     resolved_options,
 )
 from tfp_tnaf.training import (
+    STEPS_PER_EXECUTION,
     BestWeights,
     DecayOverBudget,
     FlowModel,
@@ -63,10 +64,6 @@ class RunError(Exception):
 
 
 DECAYS = ("constant", "cosine")  # FitConfig.decay
-# FitConfig.steps_per_execution. One call of Keras' compiled step costs about a
-# step of a 2-D T-NAF on its own (2026-12-06, one core: 12.9 ms a step one per
-# call, 6.5 ms ten per call; NAF 3.3 and 1.7 ms); ten amortise it.
-STEPS_PER_EXECUTION = 10
 
 
 @dataclasses.dataclass
@@ -95,9 +92,10 @@ class FitConfig:
       out: the run folder (default `runs/DATA-FLOW`).
       jit: compile the train step with XLA.
       steps_per_execution: train steps per call of the compiled step (Keras'
-        `compile(steps_per_execution=...)`): the same steps, with the per-call
-        overhead of `fit` paid once per call; the budget, the learning-rate
-        decay and the non-finite check act between calls. Not part of the
+        `compile(steps_per_execution=...)`; default
+        `tfp_tnaf.training.STEPS_PER_EXECUTION`): the same steps, with the
+        cost of a call paid once per call; the budget, the learning-rate decay
+        and the non-finite check act between calls. Not part of the
         configuration a rerun must match.
       verbose: Keras verbosity (0 silent; 1 a progress bar; 2 a line per epoch);
         "auto": a progress bar when the standard output is a terminal, otherwise
@@ -179,18 +177,22 @@ def _build(config: dict):
     return make_distribution(flow, config["event_size"])
 
 
-def _check_training(config: FitConfig) -> None:
-    """RunError unless `steps_per_execution`, `decay` and `max_time` are usable together."""
+def _check_training(config: FitConfig) -> FitConfig:
+    """`config` with `steps_per_execution` a Python `int`; RunError unless it is
+    a positive integer, `decay` a schedule of `DECAYS` and `max_time` a
+    budget that `decay` and the strategy allow."""
+    try:
+        steps = checks.positive_int(config.steps_per_execution, "steps_per_execution")
+    except ValueError as error:
+        raise RunError(str(error)) from error
+    config = dataclasses.replace(config, steps_per_execution=steps)
     max_time = config.max_time
-    spe = config.steps_per_execution
-    if isinstance(spe, bool) or not isinstance(spe, (int, np.integer)) or spe < 1:
-        raise RunError(f"steps_per_execution must be a positive integer; got {spe!r}")
     if config.decay not in DECAYS:
         raise RunError(f"decay must be one of {', '.join(DECAYS)}; got {config.decay!r}")
     if max_time is None:
         if config.decay != "constant":
             raise RunError(f"decay {config.decay!r} anneals over max_time: give max_time")
-        return
+        return config
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) \
             or not 0 < max_time < np.inf:
         raise RunError(f"max_time must be a positive number of seconds; got {max_time!r}")
@@ -199,6 +201,7 @@ def _check_training(config: FitConfig) -> None:
         # others would wait for it in the next all-reduce.
         raise RunError("max_time is not supported with the multiworker strategy "
                        "(the workers would stop at different steps); bound it by epochs")
+    return config
 
 
 def _start(config: FitConfig) -> tuple[tf.distribute.Strategy, str]:
@@ -274,7 +277,7 @@ def fit(config: FitConfig) -> dict:
     """
     if config.flow not in FLOWS:
         raise RunError(f"unknown flow {config.flow!r}: choose one of {', '.join(FLOWS)}")
-    _check_training(config)
+    config = _check_training(config)
     strategy, out = _start(config)
     tf_keras.utils.set_random_seed(config.seed)
     saved = _describe(config, strategy)

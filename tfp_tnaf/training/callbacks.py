@@ -16,29 +16,32 @@ logger = logging.getLogger(__name__)
 
 
 class _StepCounter(tf_keras.callbacks.Callback):
-    """Counts the train steps done, whatever `steps_per_execution`.
+    """Counts the train steps done (`steps`), whatever `steps_per_execution`.
 
-    With `model.compile(..., steps_per_execution=k)` Keras runs `k` steps per
-    call and calls `on_train_batch_end` once per call, with the index (in the
-    epoch) of the last step it ran: the steps are counted from those indices.
+    With `model.compile(..., steps_per_execution=k)` Keras runs up to `k`
+    steps per call of its compiled step, and calls `on_train_batch_begin` and
+    `on_train_batch_end` once per call, with the indices (in the epoch) of the
+    call's first and last steps.
     """
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._last_batch = -1
+    def on_train_begin(self, logs=None):
+        self.steps = 0
+        self._first_batch = 0
 
-    def _count(self, batch: int) -> None:
-        """Adds the steps that ended with the epoch's step `batch`."""
-        last = getattr(self, "_last_batch", -1)
-        self.steps += batch - last
-        self._last_batch = batch
+    def on_train_batch_begin(self, batch, logs=None):
+        self._first_batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += batch - self._first_batch + 1
 
 
 class BestWeights(_StepCounter):
     """Restores the weights of the best epoch at the end of `fit`; stops on a non-finite loss.
 
     The weights are copied whenever `monitor` (default `val_loss`, else
-    `loss` when there is no validation data) improves. If a batch's loss is
-    NaN or infinite, training stops at once with a logged message and the best
+    `loss` when there is no validation data) improves. If the loss is NaN or
+    infinite, training stops after that call of the train step (one batch, or
+    `steps_per_execution` of them) with a logged message and the best
     weights so far (or those `fit` started from) are restored, so a diverged
     run still ends with a usable model. After `fit`, `best_epoch`,
     `best_step`, `best_value`, `steps` and `stopped_non_finite` say what
@@ -61,25 +64,24 @@ class BestWeights(_StepCounter):
         self.restore = restore
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self.best_value = np.inf
         self.best_epoch = None  # 0-based: the epoch during (or at the end of) which
-        self.best_step = None   # `steps` train batches had run
-        self.steps = 0
+        self.best_step = None   # `steps` train steps had run
         self.stopped_non_finite = False
         self._epoch = 0
         self._best_weights = self.model.get_weights()
 
     def on_epoch_begin(self, epoch, logs=None):
-        super().on_epoch_begin(epoch, logs)
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._count(batch)
+        super().on_train_batch_end(batch, logs)
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             self.stopped_non_finite = True
             self.model.stop_training = True
-            self.message = (f"Training stopped: the loss is {loss} at batch {batch}. "
+            self.message = (f"Training stopped: the loss is {loss} after batch {batch}. "
                             f"Restored the weights of "
                             + (f"epoch {self.best_epoch + 1}, step {self.best_step} "
                                f"({self.monitor} {self.best_value:.4f})."
@@ -143,9 +145,10 @@ class TimeBudget(_StepCounter):
 
     With `record_every` (seconds of training time) and `validation_data`, the
     mean validation NLL (`-mean log_prob`, through `model.predict`, so the
-    training loss metric is not disturbed) is evaluated after the first batch
-    that ends at least `record_every` seconds after the last evaluation (or the
-    start), and after the batch that exhausts the budget, and appended to `trace` as
+    training loss metric is not disturbed) is evaluated after the first call of
+    the train step that ends at least `record_every` seconds after the last
+    evaluation (or the start), and after the call that exhausts the budget, and
+    appended to `trace` as
     `{"seconds": ..., "steps": ..., "validation_nll": ...}`. Give `best` (the
     run's `BestWeights`, monitoring `val_loss`) and each such evaluation also
     competes for the best weights, so weights seen only mid-epoch are restored
@@ -197,7 +200,8 @@ class TimeBudget(_StepCounter):
         self.batch_size = batch_size
 
     def on_train_begin(self, logs=None):
-        self.steps, self.seconds, self.exhausted, self.trace = 0, 0.0, False, []
+        super().on_train_begin(logs)
+        self.seconds, self.exhausted, self.trace = 0.0, False, []
         self._start, self._paused, self._paused_at = time.perf_counter(), 0.0, None
         self._next_record = self.record_every
 
@@ -237,7 +241,7 @@ class TimeBudget(_StepCounter):
         self._resume()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._count(batch)
+        super().on_train_batch_end(batch, logs)
         self.seconds = self.elapsed()
         exhausted = self.seconds >= self.budget
         # The trace ends with the weights the budget stops at.
@@ -268,7 +272,8 @@ class TimeBudget(_StepCounter):
 class DecayOverBudget(tf_keras.callbacks.Callback):
     r"""Anneals the optimizer's learning rate over a `TimeBudget`'s seconds.
 
-    Before each batch the learning rate becomes
+    Before each call of the train step (each batch, or each
+    `steps_per_execution` batches) the learning rate becomes
 
     ```none
     lr(t) = lr_0 * (floor + (1 - floor) * (1 + cos(pi * min(t / T, 1))) / 2)

@@ -8,9 +8,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-__all__ = ["FlowModel", "single_bijector_kwargs"]
+__all__ = ["STEPS_PER_EXECUTION", "FlowModel", "single_bijector_kwargs"]
 
 tfd = tfp.distributions
+
+# The package's training runs (`tfp-tnaf fit`, the equal-time benchmark) take
+# this many train steps per call of Keras' compiled step (`compile(...,
+# steps_per_execution=...)`); the README's "Training with Keras" gives the
+# measurement behind it.
+STEPS_PER_EXECUTION = 10
 
 
 def single_bijector_kwargs(context: tf.Tensor) -> dict:
@@ -25,9 +31,10 @@ class FlowModel(tf_keras.Model):
     returns that loss; `predict(y)` (and calling the model) gives
     `log_prob(y)`. Clip gradients through the optimizer (`global_clipnorm=`),
     compile with `jit_compile=True` for XLA, and with `steps_per_execution=10`
-    to pay the cost of a call of Keras' compiled step once per ten steps (about
-    a step of a 2-D T-NAF on CPU; the package's callbacks count steps, not
-    calls). For conditional densities pass the
+    (`STEPS_PER_EXECUTION`) to pay the cost of a call of Keras' compiled step
+    once per ten steps: the package's callbacks count steps, not calls;
+    `train_on_batch` then needs a model compiled with 1, and `fit` data of a
+    known size (arrays, or `steps_per_epoch`). For conditional densities pass the
     context as Keras' `y`: `fit(points, context)`; it reaches the bijectors
     through `conditional_kwargs(context)` (and `predict((points, context))`
     scores them), by default `{"conditional_input": context}` (one package
@@ -67,6 +74,25 @@ class FlowModel(tf_keras.Model):
     @property
     def metrics(self):
         return [self._loss_tracker]
+
+    def fit(self, *args, **kwargs):
+        """Keras' `fit`, which leaves `evaluate` and `predict` as they were.
+
+        Keras lowers `steps_per_execution` for an epoch shorter than it, builds
+        the evaluation functions (validation inside `fit`) at the lowered value,
+        keeps them, and keeps the lowered value after a stop in mid-call:
+        `evaluate` on more batches would then score one batch in every
+        `steps_per_execution`. Here, when it is above 1, the value is restored
+        and those functions are rebuilt at their next use.
+        """
+        value = 1 if self._steps_per_execution is None else \
+            int(self._steps_per_execution.numpy())
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            if value > 1:
+                self._steps_per_execution.assign(value)
+                self.test_function = self.predict_function = None
 
     def call(self, y: tf.Tensor, context: tf.Tensor | None = None,
              training: bool | None = None) -> tf.Tensor:
