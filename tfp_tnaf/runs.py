@@ -79,7 +79,8 @@ class FitConfig:
       epochs, batch_size: the training budget; `batch_size` is global under a
         strategy.
       max_time: a training-time budget in seconds (None: none): training stops
-        after the batch that reaches it, so `epochs` is then an upper bound.
+        after the call of the train step (`steps_per_execution` batches) that
+        reaches it, so `epochs` is then an upper bound.
         Validation does not count; tracing and compiling do (see
         `tfp_tnaf.training.TimeBudget`). The best-validation weights are kept,
         the last, partial epoch's included. Not with the `multiworker` strategy.
