@@ -12,13 +12,7 @@ import tf_keras
 
 from tfp_tnaf.data import Splits
 from tfp_tnaf.models import FLOWS, Recipe, count_parameters, make_distribution, make_flow
-from tfp_tnaf.training import (
-    STEPS_PER_EXECUTION,
-    BestWeights,
-    FlowModel,
-    TimeBudget,
-    mean_log_prob,
-)
+from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -77,12 +71,15 @@ def _seconds(fn: Callable[[], tf.Tensor]) -> float:
 def compare_flows(specs: dict[str, FlowSpec], splits: Splits, epochs: int,
                   batch_size: int = 200, num_samples: int = 1000, patience: int | None = None,
                   seed: int = 0, verbose: int = 0, max_time: float | None = None,
-                  steps_per_execution: int = STEPS_PER_EXECUTION) -> list[FlowResult]:
+                  steps_per_execution: int = 1) -> list[FlowResult]:
     """Trains every flow with Keras on `splits.train` for `epochs` (the same budget),
     keeps its best-validation weights (stopping early after `patience` epochs
     without improvement, if given, or after `max_time` seconds of training, see
     `TimeBudget`), and measures it on `splits.test`. `steps_per_execution`
-    goes to `compile` (see `FlowModel`).
+    goes to `compile`: `tfp_tnaf.training.STEPS_PER_EXECUTION` speeds up long
+    comparisons (see `FlowModel`); the default, Keras' 1, keeps short ones of
+    many flows clear of TensorFlow's retracing warning (each model traces its
+    functions once, and ten steps a call leave few calls to spread it over).
 
     `log_prob_seconds` is one `log_prob` of the whole test split,
     `sample_seconds` one draw of `num_samples` samples, both traced functions
