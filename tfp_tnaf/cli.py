@@ -119,7 +119,8 @@ def _add_budget_and_recipe(fit) -> None:
     fit.add_argument("--epochs", type=int,
                      help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
     fit.add_argument("--max-time", type=_seconds, metavar="SECONDS",
-                     help="training-time budget: stop after the step that reaches it "
+                     help="training-time budget: stop after the call of the train step "
+                          "(--steps-per-execution steps) that reaches it "
                           "(validation not counted); keeps the best-validation weights")
     fit.add_argument("--decay", default="constant", choices=DECAYS,
                      help="learning-rate schedule: constant, or cosine, annealed to 0 over "
