@@ -48,6 +48,7 @@ import tf_keras
 
 from benchmarks.common import forward_flops_per_point, markdown_table, matmul_gflops
 from benchmarks.run import load_dataset
+from tfp_tnaf import checks
 from tfp_tnaf.baselines import set_batch_norm_statistics
 from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
@@ -252,9 +253,10 @@ def _arguments(argv):
         args.datasets, args.seconds, args.record_every = "moons", args.seconds or 5.0, 2.0
     args.datasets, args.flows = args.datasets.split(","), args.flows.split(",")
     args.rows = None if args.rows is None else [int(i) for i in args.rows.split(",")]
-    if args.steps_per_execution < 1:
-        parser.error(f"--steps-per-execution must be a positive integer; "
-                     f"got {args.steps_per_execution}")
+    try:
+        checks.positive_int(args.steps_per_execution, "--steps-per-execution")
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
