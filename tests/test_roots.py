@@ -124,10 +124,23 @@ def _monotone_network_case(dtype):
     """T-NAF's transform with moderate random pseudo-parameters, and targets."""
     from tfp_tnaf import MonotoneNetworkTransform
 
-    transform = MonotoneNetworkTransform(16)
+    return _transform_case(MonotoneNetworkTransform(16), 0.5, dtype)
+
+
+def _dsf_case(dtype):
+    """A one-layer DSF with spread-out sigmoids (slopes, centres and weights
+    random), and targets."""
+    from tfp_tnaf import DeepSigmoidalTransform
+
+    return _transform_case(DeepSigmoidalTransform(16), 2.0, dtype)
+
+
+def _transform_case(transform, scale, dtype):
+    """`transform` with its initial pseudo-parameters plus normal noise of
+    `scale`, and normal targets of spread 3."""
     rng = np.random.default_rng(3)
     params = transform.initial_params(tf.float64).numpy() + rng.normal(
-        scale=0.5, size=(4000, transform.num_params))
+        scale=scale, size=(4000, transform.num_params))
     return transform, tf.constant(params, dtype), tf.constant(rng.normal(
         scale=3.0, size=4000), dtype)
 
@@ -172,10 +185,13 @@ def test_saturated_units_with_overflowing_weights_still_invert(dtype):
     np.testing.assert_allclose(result.y.numpy(), y.numpy(), rtol=1e-6)
 
 
-def test_monotone_network_bracket_encloses_every_root():
+@pytest.mark.parametrize("case", [_monotone_network_case, _dsf_case])
+def test_transform_bracket_encloses_every_root(case):
     """`MonotoneNetworkTransform.bracket` (the bounded tanh term plus the linear
-    skip) holds each root, for targets near the data and far outside it."""
-    transform, params, x = _monotone_network_case(tf.float64)
+    skip) and the one-layer `DeepSigmoidalTransform.bracket` (the logit of a
+    mixture of sigmoids lies between their pre-activations) hold each root,
+    for targets near the data and far outside it."""
+    transform, params, x = case(tf.float64)
     x = tf.concat([x, 1e6 * x, tf.constant([-1e12, 0.0, 1e12], tf.float64)], 0)
     params = tf.concat([params, params, params[:3]], 0)
     lo, hi = transform.bracket(x, params)
@@ -198,6 +214,30 @@ def test_transform_bracket_needs_no_search_and_few_newton_steps(dtype):
     assert bool(tf.reduce_all(bracketed.converged))
     rtol = 1e-6 if dtype == tf.float32 else 1e-13
     np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_dsf_bracket_saves_the_search_and_finds_the_same_roots(dtype):
+    """From the one-layer DSF's bracket the solve runs no doubling, converges
+    everywhere with fewer evaluations of the transform (iterations plus
+    doublings) than the search from `[-1, 1]`, and finds the same roots."""
+    transform, params, x = _dsf_case(dtype)
+    bracketed = RootSolver()(transform, x, params, transform.bracket(x, params))
+    default = RootSolver()(transform, x, params)
+    assert int(bracketed.num_bracket_steps) == 0 and bool(tf.reduce_all(bracketed.converged))
+    assert int(bracketed.num_iterations) < int(default.num_iterations
+                                               + default.num_bracket_steps)
+    rtol = 1e-6 if dtype == tf.float32 else 1e-13
+    np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
+
+
+def test_deeper_sigmoidal_transforms_leave_the_bracket_to_the_search():
+    """Only one DSF layer has the closed-form bracket."""
+    from tfp_tnaf import DeepDenseSigmoidalTransform, DeepSigmoidalTransform
+
+    for transform in (DeepSigmoidalTransform(4, layers=2), DeepDenseSigmoidalTransform(4)):
+        params = transform.initial_params()[tf.newaxis]
+        assert transform.bracket(tf.zeros([1]), params) is None
 
 
 def test_bracket_that_misses_the_root_is_expanded():

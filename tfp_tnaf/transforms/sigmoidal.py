@@ -85,6 +85,24 @@ class DeepSigmoidalTransform(MonotoneTransform):
         log_slope = tf.constant(np.log(self.linear_slope), h.dtype)
         return h + self.linear_slope * y, tfp.math.log_add_exp(log_dh, log_slope)
 
+    def bracket(self, x, params):
+        """`(min_j, max_j)` of `(x - b_j) / (a_j + linear_slope)` for one layer;
+        `None` (the solver searches) for more.
+
+        One layer's `h = logit(sum_j w_j sigmoid(c_j))` is the logit of a convex
+        combination of the sigmoids, so it lies between the smallest and the
+        largest `c_j = a_j y + b_j`; the output `h + linear_slope * y` then
+        lies between the smallest and the largest of the increasing lines
+        `(a_j + linear_slope) y + b_j`, and the root of `transform(y) = x`
+        between the values of `y` where they reach `x`.
+        """
+        if self.layers > 1:
+            return None
+        groups = self.split(params)
+        slope = tf.math.softplus(groups["a0"]) + (MIN_SLOPE + self.linear_slope)
+        ends = (x[..., tf.newaxis] - groups["b0"]) / slope
+        return tf.reduce_min(ends, axis=-1), tf.reduce_max(ends, axis=-1)
+
     def _layer(self, h, log_dh, groups, k, n, m):
         """One sigmoidal layer: `(h, log dh/dy)` of width n -> width m."""
         d = self.units
