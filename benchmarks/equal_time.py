@@ -70,11 +70,15 @@ FLOW_NAMES = ("tnaf", "tnaf-paper", "naf", "bnaf", "maf", "realnvp")
 # recipe to the default, then candidates tried and not kept. Each entry: (label,
 # registry flow, options over the registry's, recipe overrides: `learning_rate`,
 # `global_clipnorm`, `decay`). Rows 5-16 were measured on the one-layer default
-# of two blocks (`_ONE_LAYER`, the default until 2026-12-06), and keep it.
+# of two blocks (`_ONE_LAYER`, the default until 2026-12-06), rows 5-18 on the
+# monotone network (`_NETWORK`, the default transform until 2026-12-07), and
+# keep them.
 _LOW_RANK = dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64)
 _SMALL_BLOCKS = dict(_LOW_RANK, num_layers=2, num_heads=1)
-_ONE_LAYER = dict(num_flows=1, num_layers=2)
-_TWO_LAYERS = dict(num_flows=2, num_layers=1)  # the registry's default
+_NETWORK = dict(transform="network", transform_units=32)  # the default until 2026-12-07
+_ONE_LAYER = dict(_NETWORK, num_flows=1, num_layers=2)
+_TWO_LAYERS = dict(_NETWORK, num_flows=2, num_layers=1)
+_DSF = dict(num_flows=2, num_layers=1, transform="dsf")
 
 
 def _one_layer(**options):
@@ -103,8 +107,11 @@ ABLATION = (
     ("one layer, 3 transformer blocks", "tnaf", _one_layer(num_layers=3), {}),
     ("one layer, width 48, 3 heads", "tnaf", _one_layer(embedding_units=48, num_heads=3), {}),
     ("one layer, MLP width 128", "tnaf", _one_layer(mlp_units=128), {}),
-    ("+ two layers of 1 block, reversed between = default (`tnaf`)", "tnaf", _TWO_LAYERS, {}),
-    ("default, dropout 0", "tnaf", dict(_TWO_LAYERS, dropout=0.0), {}),
+    ("+ two layers of 1 block, reversed between", "tnaf", _TWO_LAYERS, {}),
+    ("two layers, dropout 0", "tnaf", dict(_TWO_LAYERS, dropout=0.0), {}),
+    ("two layers, DSF transform of 16 sigmoids", "tnaf", dict(_DSF, transform_units=16), {}),
+    ("+ DSF of 32 sigmoids = default (`tnaf`)", "tnaf", dict(_DSF, transform_units=32), {}),
+    ("default, dropout 0", "tnaf", dict(_DSF, transform_units=32, dropout=0.0), {}),
 )
 
 

@@ -1,4 +1,4 @@
-"""TransformerAutoregressive (T-NAF): a causal transformer conditioner driving monotone networks."""
+"""TransformerAutoregressive (T-NAF): a causal transformer conditioner driving monotone maps."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ __all__ = ["PAPER", "TransformerAutoregressive"]
 # `TransformerAutoregressive.paper(D)` builds it.
 PAPER = dict(num_layers=4, num_heads=4, embedding_units=16, mlp_units=64, head_units=256,
              psi_units=128, token_activation="tanh", mlp_activation="gelu",
-             hypernetwork="mlp", hypernetwork_units=208, transform_units=128, dropout=0.0)
+             hypernetwork="mlp", hypernetwork_units=208, transform="network",
+             transform_units=128, dropout=0.0)
 
 
 class TransformerAutoregressive(MonotoneAutoregressive):
@@ -27,8 +28,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     Each dimension is one token of a causal transformer (see
     `AutoregressiveTransformer`), which emits a vector `psi_i(y_<i [, c])`; a
     hypernetwork turns `psi_i` into the pseudo-parameters of dimension i's
-    monotone transform (by default `MonotoneNetworkTransform`, 1 -> H -> H -> 1
-    with positive weights and a positive linear skip, a bijection of R onto R):
+    monotone transform (by default `DeepSigmoidalTransform`, NAF's sigmoidal
+    flow of 32 sigmoids plus a linear term, a bijection of R onto R; the
+    paper's is `MonotoneNetworkTransform`, 1 -> H -> H -> 1 with positive
+    weights and a positive linear skip):
 
       x_i = f(y_i; W(psi_i)),   log |det dx/dy| = sum_i log f'(y_i; W(psi_i)).
 
@@ -44,14 +47,16 @@ class TransformerAutoregressive(MonotoneAutoregressive):
 
     The default sizes come from an ablation at equal wall-clock (the
     `benchmarks.equal_time` module, README "Which flow should I use"): two-head
-    blocks of width 32, psi of 32, H = 32, the low-rank hypernetwork, trained at
-    learning rate 1e-2 with the global gradient norm clipped to 0.1
-    (`FLOWS["tnaf"].recipe`). A layer has one block, and `make_flow("tnaf", D)`
-    stacks two layers with a reversal between them (as NAF stacks two): at
-    equal wall-clock that beat one layer of two blocks on MINIBOONE, BSDS300
-    and Two Moons, and lost on `digits` and SIGGRAPH. At D = 43 the two layers
-    are ~50k parameters and ~4 MFLOP per point of `log_prob`, against the
-    paper configuration's ~282k and ~26 MFLOP.
+    blocks of width 32, psi of 32, the low-rank hypernetwork, a DSF of 32
+    sigmoids, trained at learning rate 1e-2 with the global gradient norm
+    clipped to 0.1 (`FLOWS["tnaf"].recipe`). A layer has one block, and
+    `make_flow("tnaf", D)` stacks two layers with a reversal between them (as
+    NAF stacks two): at equal wall-clock that beat one layer of two blocks on
+    MINIBOONE, BSDS300 and Two Moons, and lost on `digits` and SIGGRAPH. The
+    DSF replaced the monotone network (H = 32) on 2026-12-07: 0.2-0.3 nats
+    better on SIGGRAPH, within a standard error on MINIBOONE and BSDS300. At
+    D = 43 the two layers are ~PARAMS parameters and ~FLOPS MFLOP per point of
+    `log_prob`, against the paper configuration's ~282k and ~26 MFLOP.
     `TransformerAutoregressive.paper(D)` builds the official configuration
     (`PAPER`).
 
@@ -85,10 +90,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
         embedding of each `y_i`.
       mlp_activation: `"gelu"` (the paper's), `"tanh"` or `"relu"`: the
         activation of the transformer blocks' MLPs.
-      transform: `"network"` (default), `"dsf"`, `"ddsf"` or a
+      transform: `"dsf"` (default), `"ddsf"`, `"network"` (the paper's) or a
         `MonotoneTransform`.
-      transform_units: hidden width H of each dimension's transform (32; the
-        paper's 128).
+      transform_units: hidden width of each dimension's transform: its
+        sigmoids (32), or H of the paper's network (128).
       transform_layers: layers of a DSF or DDSF transform.
       hypernetwork: `"low-rank"` (default) or `"mlp"` (the paper's).
       hypernetwork_units: hidden width of each `"mlp"` hypernetwork (208).
@@ -128,7 +133,7 @@ class TransformerAutoregressive(MonotoneAutoregressive):
                  psi_units: int = 32,
                  token_activation: str = "tanh",
                  mlp_activation: str = "gelu",
-                 transform: str | MonotoneTransform = "network",
+                 transform: str | MonotoneTransform = "dsf",
                  transform_units: int = 32,
                  transform_layers: int | None = None,
                  hypernetwork: str = "low-rank",
@@ -173,5 +178,6 @@ class TransformerAutoregressive(MonotoneAutoregressive):
 
     @property
     def hypernetwork(self):
-        """The `MonotoneHypernetwork` (psi -> pseudo-parameters)."""
+        """The hypernetwork (psi -> pseudo-parameters): `LowRankHypernetwork` by
+        default, the paper's `MonotoneHypernetwork`."""
         return self.conditioner.hypernetwork
