@@ -71,11 +71,11 @@ FLOW_NAMES = ("tnaf", "tnaf-paper", "naf", "bnaf", "maf", "realnvp")
 # registry flow, options over the registry's, recipe overrides: `learning_rate`,
 # `global_clipnorm`, `decay`). Rows 5-16 were measured on the one-layer default
 # of two blocks (`_ONE_LAYER`, the default until 2026-12-06), rows 5-18 on the
-# monotone network (`_NETWORK`, the default transform until 2026-12-07), and
+# monotone network (`_NETWORK`, the default transform before the DSF), and
 # keep them.
 _LOW_RANK = dict(hypernetwork="low-rank", transform_units=32, psi_units=32, head_units=64)
 _SMALL_BLOCKS = dict(_LOW_RANK, num_layers=2, num_heads=1)
-_NETWORK = dict(transform="network", transform_units=32)  # the default until 2026-12-07
+_NETWORK = dict(transform="network", transform_units=32)  # the default transform before the DSF
 _ONE_LAYER = dict(_NETWORK, num_flows=1, num_layers=2)
 _TWO_LAYERS = dict(_NETWORK, num_flows=2, num_layers=1)
 _DSF = dict(num_flows=2, num_layers=1, transform="dsf")

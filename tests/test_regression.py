@@ -31,7 +31,8 @@ D, C = 5, 3
 ORDER = [3, 1, 5, 2, 4]
 SMALL_NAF = dict(transform_units=4, hidden_units=[16, 16])
 SMALL_TNAF = dict(num_layers=2, num_heads=2, embedding_units=8, mlp_units=16, head_units=16,
-                  psi_units=8, transform_units=8, hypernetwork_units=8, hypernetwork="mlp")
+                  psi_units=8, transform="network", transform_units=8, hypernetwork_units=8,
+                  hypernetwork="mlp")
 SMALL_BNAF = dict(transform_units=4, transform_layers=2)
 FLOWS = {
     "naf-dsf": lambda **kw: NeuralAutoregressive(D, transform="dsf", **SMALL_NAF, **kw),

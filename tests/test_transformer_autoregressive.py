@@ -52,12 +52,12 @@ def test_default_size_and_its_growth_with_dimension():
     print("T-NAF default parameters:", sizes, "paper:", paper)
     # Only the position embedding (16 per dimension) grows with D in the paper's
     # configuration (282k at D=43, as the official code); the default's is 32
-    # wide, and it adds a base of the transform's 4 * 32 + 2 pseudo-parameters
-    # per dimension.
+    # wide, and it adds a base of the DSF's 3 * 32 pseudo-parameters (slopes,
+    # centres, weights of its 32 sigmoids) per dimension.
     assert 270_000 < paper[43] < 295_000
     assert paper[63] - paper[43] == 20 * 16
-    assert sizes[63] - sizes[43] == 20 * (32 + 130)
-    assert sizes[43] - sizes[6] == 37 * (32 + 130)
+    assert sizes[63] - sizes[43] == 20 * (32 + 96)
+    assert sizes[43] - sizes[6] == 37 * (32 + 96)
     assert 8 * sizes[43] < paper[43]
 
 

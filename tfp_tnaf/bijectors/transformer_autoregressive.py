@@ -53,9 +53,9 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     `make_flow("tnaf", D)` stacks two layers with a reversal between them (as
     NAF stacks two): at equal wall-clock that beat one layer of two blocks on
     MINIBOONE, BSDS300 and Two Moons, and lost on `digits` and SIGGRAPH. The
-    DSF replaced the monotone network (H = 32) on 2026-12-07: 0.2-0.3 nats
+    DSF replaced the monotone network (H = 32) on 2026-12-06: 0.2-0.3 nats
     better on SIGGRAPH, within a standard error on MINIBOONE and BSDS300. At
-    D = 43 the two layers are ~PARAMS parameters and ~FLOPS MFLOP per point of
+    D = 43 the two layers are ~43k parameters and ~3.4 MFLOP per point of
     `log_prob`, against the paper configuration's ~282k and ~26 MFLOP.
     `TransformerAutoregressive.paper(D)` builds the official configuration
     (`PAPER`).
