@@ -94,14 +94,19 @@ class DeepSigmoidalTransform(MonotoneTransform):
         largest `c_j = a_j y + b_j`; the output `h + linear_slope * y` then
         lies between the smallest and the largest of the increasing lines
         `(a_j + linear_slope) y + b_j`, and the root of `transform(y) = x`
-        between the values of `y` where they reach `x`.
+        between the values of `y` where they reach `x`. The ends are moved
+        out by 1e-3 of their size (plus 1e-3): where the sigmoids coincide (a
+        conditioner's initial output) both ends are the root itself, and a
+        Newton step onto an end of the bracket is refused.
         """
         if self.layers > 1:
             return None
         groups = self.split(params)
         slope = tf.math.softplus(groups["a0"]) + (MIN_SLOPE + self.linear_slope)
         ends = (x[..., tf.newaxis] - groups["b0"]) / slope
-        return tf.reduce_min(ends, axis=-1), tf.reduce_max(ends, axis=-1)
+        lo, hi = tf.reduce_min(ends, axis=-1), tf.reduce_max(ends, axis=-1)
+        margin = 1e-3 * (1.0 + tf.maximum(tf.abs(lo), tf.abs(hi)))
+        return lo - margin, hi + margin
 
     def _layer(self, h, log_dh, groups, k, n, m):
         """One sigmoidal layer: `(h, log dh/dy)` of width n -> width m."""
