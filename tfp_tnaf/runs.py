@@ -153,8 +153,9 @@ def _load(config: dict) -> data.Splits:
 
 # The defaults of the flows whose defaults have changed since a run folder was
 # written without `architecture` (before 2026-12-06): T-NAF was one layer of two
-# transformer blocks. Other flows' defaults are unchanged.
-_UNRECORDED_DEFAULTS = {"tnaf": dict(num_flows=1, num_layers=2)}
+# transformer blocks driving the monotone network. Other flows' defaults are
+# unchanged.
+_UNRECORDED_DEFAULTS = {"tnaf": dict(num_flows=1, num_layers=2, transform="network")}
 
 
 def _architecture(config: dict) -> dict:
