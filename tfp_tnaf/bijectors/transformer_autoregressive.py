@@ -53,8 +53,9 @@ class TransformerAutoregressive(MonotoneAutoregressive):
     `make_flow("tnaf", D)` stacks two layers with a reversal between them (as
     NAF stacks two): at equal wall-clock that beat one layer of two blocks on
     MINIBOONE, BSDS300 and Two Moons, and lost on `digits` and SIGGRAPH. The
-    DSF replaced the monotone network (H = 32) on 2026-12-06: 0.2-0.3 nats
-    better on SIGGRAPH, within a standard error on MINIBOONE and BSDS300. At
+    DSF replaced the monotone network (H = 32) on 2026-12-06: 0.30 nats
+    better on SIGGRAPH (mean of four seeds), level on Two Moons, 0.2-0.9
+    lower on MINIBOONE, `digits` and BSDS300 (within a standard error). At
     D = 43 the two layers are ~43k parameters and ~3.4 MFLOP per point of
     `log_prob`, against the paper configuration's ~282k and ~26 MFLOP.
     `TransformerAutoregressive.paper(D)` builds the official configuration
@@ -100,11 +101,12 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       dropout: dropout rate inside the transformer, on in training only
         (`FlowModel.fit` calls the model with `training=True`): 0.05 (`PAPER`
         keeps 0). At equal wall-clock, in `make_flow`'s two layers, it gained
-        1.4 nats on MINIBOONE (2,956 training rows) and cost 1.0 on BSDS300
+        1.1 nats on MINIBOONE (2,956 training rows) and cost 2.1 on BSDS300
         (100k patches; `benchmarks.equal_time`); pass 0 for data sets large
         enough not to overfit.
-      linear_slope: floor on the slope of the linear skip (keeps the inverse
-        well conditioned far from the data).
+      linear_slope: slope of the transform's positive linear term (the DSF's)
+        or floor on it (the network's skip): keeps the inverse well
+        conditioned far from the data.
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` or a
         permutation of `1..D`.
       conditional_event_size: size of a context vector `c` for `p(y | c)`
