@@ -78,7 +78,7 @@ _SMALL_BLOCKS = dict(_LOW_RANK, num_layers=2, num_heads=1)
 _NETWORK = dict(transform="network", transform_units=32)  # the default transform before the DSF
 _ONE_LAYER = dict(_NETWORK, num_flows=1, num_layers=2)
 _TWO_LAYERS = dict(_NETWORK, num_flows=2, num_layers=1)
-_DSF = dict(num_flows=2, num_layers=1, transform="dsf")
+_DSF = dict(_TWO_LAYERS, transform="dsf")  # rows give its sigmoids (`transform_units`)
 
 
 def _one_layer(**options):

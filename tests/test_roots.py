@@ -200,20 +200,28 @@ def test_transform_bracket_encloses_every_root(case):
     assert bool(tf.reduce_all(transform(hi, params)[0] >= x))
 
 
+def _solve_from_bracket_and_default(case, dtype):
+    """The roots of `case` solved from its transform's bracket and from the
+    default `[-1, 1]`: the first runs no doubling and converges everywhere,
+    and both find the same roots."""
+    transform, params, x = case(dtype)
+    bracketed = RootSolver()(transform, x, params, transform.bracket(x, params))
+    default = RootSolver()(transform, x, params)
+    assert int(bracketed.num_bracket_steps) == 0 and bool(tf.reduce_all(bracketed.converged))
+    rtol = 1e-6 if dtype == tf.float32 else 1e-13
+    np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
+    return bracketed, default
+
+
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 def test_transform_bracket_needs_no_search_and_few_newton_steps(dtype):
     """From the transform's bracket the solve runs no doubling, every element
     converges within a few safeguarded Newton steps (a step below the
     tolerance ends the search even where it rounds onto the bracket's end),
     and the roots are those found from the default bracket."""
-    transform, params, x = _monotone_network_case(dtype)
-    bracketed = RootSolver()(transform, x, params, transform.bracket(x, params))
-    default = RootSolver()(transform, x, params)
-    assert int(bracketed.num_bracket_steps) == 0 and int(default.num_bracket_steps) > 0
+    bracketed, default = _solve_from_bracket_and_default(_monotone_network_case, dtype)
+    assert int(default.num_bracket_steps) > 0
     assert int(bracketed.num_iterations) <= 8
-    assert bool(tf.reduce_all(bracketed.converged))
-    rtol = 1e-6 if dtype == tf.float32 else 1e-13
-    np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
@@ -221,14 +229,9 @@ def test_dsf_bracket_saves_the_search_and_finds_the_same_roots(dtype):
     """From the one-layer DSF's bracket the solve runs no doubling, converges
     everywhere with fewer evaluations of the transform (iterations plus
     doublings) than the search from `[-1, 1]`, and finds the same roots."""
-    transform, params, x = _dsf_case(dtype)
-    bracketed = RootSolver()(transform, x, params, transform.bracket(x, params))
-    default = RootSolver()(transform, x, params)
-    assert int(bracketed.num_bracket_steps) == 0 and bool(tf.reduce_all(bracketed.converged))
+    bracketed, default = _solve_from_bracket_and_default(_dsf_case, dtype)
     assert int(bracketed.num_iterations) < int(default.num_iterations
                                                + default.num_bracket_steps)
-    rtol = 1e-6 if dtype == tf.float32 else 1e-13
-    np.testing.assert_allclose(bracketed.y.numpy(), default.y.numpy(), rtol=rtol, atol=rtol)
 
 
 def test_deeper_sigmoidal_transforms_leave_the_bracket_to_the_search():

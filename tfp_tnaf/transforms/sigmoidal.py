@@ -19,6 +19,11 @@ __all__ = ["DeepDenseSigmoidalTransform", "DeepSigmoidalTransform", "MIN_SLOPE"]
 MIN_SLOPE = 1e-3
 
 
+def _slopes(groups: dict, k: int) -> tf.Tensor:
+    """Layer `k`'s sigmoid slopes `a = softplus(.) + MIN_SLOPE`."""
+    return tf.math.softplus(groups[f"a{k}"]) + MIN_SLOPE
+
+
 class DeepSigmoidalTransform(MonotoneTransform):
     """Deep sigmoidal flow (DSF): `layers` sigmoidal layers of `units` sigmoids each.
 
@@ -102,8 +107,7 @@ class DeepSigmoidalTransform(MonotoneTransform):
         if self.layers > 1:
             return None
         groups = self.split(params)
-        slope = tf.math.softplus(groups["a0"]) + (MIN_SLOPE + self.linear_slope)
-        ends = (x[..., tf.newaxis] - groups["b0"]) / slope
+        ends = (x[..., tf.newaxis] - groups["b0"]) / (_slopes(groups, 0) + self.linear_slope)
         lo, hi = tf.reduce_min(ends, axis=-1), tf.reduce_max(ends, axis=-1)
         margin = 1e-3 * (1.0 + tf.maximum(tf.abs(lo), tf.abs(hi)))
         return lo - margin, hi + margin
@@ -118,7 +122,7 @@ class DeepSigmoidalTransform(MonotoneTransform):
             log_dpre = log_matvec_exp(tf.nn.log_softmax(u_raw, axis=-1), log_dh)
         else:
             pre, log_dpre = h, log_dh
-        a = tf.math.softplus(groups[f"a{k}"]) + MIN_SLOPE
+        a = _slopes(groups, k)
         log_w = tf.nn.log_softmax(tf.reshape(groups[f"w{k}"], tf.concat([batch, [m, d]], 0)),
                                   axis=-1)
         c = a * pre + groups[f"b{k}"]
