@@ -119,6 +119,43 @@ def test_cached_transformer_steps_equal_the_parallel_pass_exactly_per_position(s
     assert np.all(np.abs(keys).sum(axis=(0, 1, 3)) > 0)
 
 
+def test_the_transformer_is_the_causal_pre_norm_transformer_of_its_layers():
+    # Written out with each Keras layer called on its own: separate query, key
+    # and value layers, scores scaled by 1 / sqrt(E / heads), a causal softmax.
+    network = TransformerConditioner(
+        D, ORDER, MonotoneNetworkTransform(4), psi_units=8, num_layers=2, num_heads=2,
+        embedding_units=8, mlp_units=16, head_units=16).transformer
+    randomize_variables(network, scale=0.5)
+    y = tf.constant(np.random.default_rng(7).normal(size=(3, D)), tf.float64)
+    t = tf.cast(tf.concat([tf.broadcast_to(network.start, [3, 1, 8]),
+                           network.token(tf.cast(y[:, :-1, None], tf.float32))], 1)
+                + network.position, tf.float64)
+
+    def dense(layer, v):
+        return tf.cast(layer(tf.cast(v, tf.float32)), tf.float64)
+
+    def norm(layer, v):
+        v = (v - tf.reduce_mean(v, -1, keepdims=True)) / tf.sqrt(
+            tf.math.reduce_variance(v, -1, keepdims=True) + layer.epsilon)
+        return v * tf.cast(layer.gamma, tf.float64) + tf.cast(layer.beta, tf.float64)
+
+    def heads(v):  # [3, D, 8] -> [3, 2, D, 4]
+        return tf.transpose(tf.reshape(v, [3, D, 2, 4]), [0, 2, 1, 3])
+
+    causal = np.tril(np.ones([D, D], bool))
+    for block in network.blocks:
+        a = norm(block["norm_attention"], t)
+        q, k, v = (heads(dense(block[name], a)) for name in ("query", "key", "value"))
+        scores = tf.where(causal, tf.matmul(q, k, transpose_b=True) / 2.0, -np.inf)
+        attended = tf.reshape(tf.transpose(tf.matmul(tf.nn.softmax(scores), v), [0, 2, 1, 3]),
+                              [3, D, 8])
+        t = t + dense(block["output"], attended)
+        t = t + dense(block["mlp_out"], dense(block["mlp_in"], norm(block["norm_mlp"], t)))
+    psi = dense(network.head_output, dense(network.head_hidden, norm(network.final_norm, t)))
+    np.testing.assert_allclose(network(tf.cast(y, tf.float32)).numpy(), psi.numpy(),
+                               rtol=2e-5, atol=2e-5)
+
+
 def test_the_hypernetwork_emits_the_transforms_layout_starting_from_its_initial_values():
     # Scalars between vectors: the heads' outputs are put back in layout order.
     layout = (ParamGroup("s", 1, tf_keras.initializers.Constant(3.0)),

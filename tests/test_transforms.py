@@ -15,6 +15,7 @@ from tfp_tnaf.transforms import (
     MonotoneNetworkTransform,
     make_transform,
 )
+from tfp_tnaf.transforms.sigmoidal import MIN_SLOPE
 
 TRANSFORMS = {
     "dsf": lambda dtype: DeepSigmoidalTransform(3, 2),
@@ -22,6 +23,12 @@ TRANSFORMS = {
     "network": lambda dtype: MonotoneNetworkTransform(6, dtype=dtype),
     "block-path": lambda dtype: BlockPathTransform([1, 3, 3, 1]),
 }
+
+
+def logsumexp(values, weights, axis=-1):
+    """`log sum_j weights_j exp(values_j)` in float64 numpy."""
+    top = values.max(axis=axis, keepdims=True)
+    return np.log(np.sum(weights * np.exp(values - top), axis=axis)) + top.squeeze(axis)
 
 
 def random_params(transform, shape, dtype, scale=1.0, seed=0):
@@ -44,6 +51,32 @@ def test_log_derivative_matches_autodiff_and_is_positive(name, dtype):
     assert np.all(derivative > 0)
     rtol = 1e-4 if dtype == tf.float32 else 1e-10
     np.testing.assert_allclose(log_dx.numpy(), np.log(derivative), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_the_sigmoidal_flow_is_the_formula_of_huang_et_al(layers):
+    # Each layer h -> logit(sum_j w_j sigmoid(a_j h + b_j)), a = softplus + MIN_SLOPE,
+    # w = softmax, then + linear_slope * y: written out in float64, with its
+    # log-derivative in the tails (|y| up to 1e4) as log of the chained slopes.
+    transform = DeepSigmoidalTransform(4, layers, linear_slope=0.05)
+    params = random_params(transform, (200,), tf.float64, scale=2.0, seed=3).numpy()
+    y = np.random.default_rng(4).normal(scale=3.0, size=200)
+    y[:20] = np.geomspace(10.0, 1e4, 20) * np.resize([-1, 1], 20)
+    h, log_dh = y, np.zeros_like(y)
+    for k in range(layers):
+        group = {name: params[:, 12 * k + 4 * i:12 * k + 4 * i + 4]
+                 for i, name in enumerate("abw")}
+        a = np.logaddexp(0.0, group["a"]) + MIN_SLOPE
+        w = np.exp(group["w"]) / np.exp(group["w"]).sum(axis=-1, keepdims=True)
+        c = a * h[:, None] + group["b"]
+        log_s, log_1ms = -np.logaddexp(0.0, -c), -np.logaddexp(0.0, c)
+        log_sum, log_1m_sum = logsumexp(log_s, w), logsumexp(log_1ms, w)
+        log_dh = log_dh + logsumexp(log_s + log_1ms + np.log(a), w) - log_sum - log_1m_sum
+        h = log_sum - log_1m_sum
+    x, log_dx = transform(tf.constant(y), tf.constant(params))
+    np.testing.assert_allclose(x.numpy(), h + 0.05 * y, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(log_dx.numpy(), np.logaddexp(log_dh, np.log(0.05)),
+                               rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])

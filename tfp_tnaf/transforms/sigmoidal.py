@@ -114,6 +114,8 @@ class DeepSigmoidalTransform(MonotoneTransform):
 
     def _layer(self, h, log_dh, groups, k, n, m):
         """One sigmoidal layer: `(h, log dh/dy)` of width n -> width m."""
+        if n == 1 and m == 1:
+            return self._scalar_layer(h, log_dh, groups, k)
         d = self.units
         batch = tf.shape(h)[:-1]
         if n > 1:
@@ -136,6 +138,32 @@ class DeepSigmoidalTransform(MonotoneTransform):
         log_ratio = (tf.nn.log_softmax(log_w_sig, axis=-1)
                      + tf.nn.log_softmax(log_w_sig_neg, axis=-1) - log_w)
         return h, log_matvec_exp(log_ratio, log_dpre + tf.math.log(a))
+
+    def _scalar_layer(self, h, log_dh, groups, k):
+        """`_layer` of width 1 -> 1 (every DSF layer), with fewer reductions.
+
+        With `t_j = log w_j + log sigmoid(c_j)`, `t'_j = log w_j + log
+        sigmoid(-c_j)` and each shifted by its maximum (`s = t - max t`, `S =
+        sum exp s`), `h' = (max t + log S) - (max t' + log S')` and the factor
+        `sum_j alpha_j beta_j a_j / w_j` of `_layer` is
+        `sum_j exp(s_j + s'_j - log w_j + log a_j) / (S S')`: the same shifted
+        terms as `_layer`'s log-softmaxes, so the tails lose nothing, with two
+        reductions over j fewer. `log sigmoid(-c) = log sigmoid(c) - c`.
+        """
+        a = _slopes(groups, k)
+        log_w = tf.nn.log_softmax(groups[f"w{k}"], axis=-1)
+        c = a * h + groups[f"b{k}"]
+        log_sig = tf.math.log_sigmoid(c)
+        t, t_neg = log_w + log_sig, log_w + (log_sig - c)
+        top = tf.stop_gradient(tf.reduce_max(t, axis=-1, keepdims=True))
+        top_neg = tf.stop_gradient(tf.reduce_max(t_neg, axis=-1, keepdims=True))
+        s, s_neg = t - top, t_neg - top_neg
+        log_total = tf.math.log(tf.reduce_sum(tf.exp(s), axis=-1, keepdims=True))
+        log_total_neg = tf.math.log(tf.reduce_sum(tf.exp(s_neg), axis=-1, keepdims=True))
+        h = (top + log_total) - (top_neg + log_total_neg)
+        log_factor = tf.reduce_logsumexp(s + s_neg - log_w + tf.math.log(a), axis=-1,
+                                         keepdims=True)
+        return h, log_dh + log_factor - log_total - log_total_neg
 
 
 class DeepDenseSigmoidalTransform(DeepSigmoidalTransform):
