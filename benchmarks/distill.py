@@ -6,8 +6,8 @@
 For each data set a T-NAF teacher (`tnaf`, the registry's recipe, best-validation
 weights, batch 200) trains for the data set's teacher budget; each student,
 `tfb.Invert` of a registry flow, is then distilled from it by
-`tfp_tnaf.distill` (the reverse KL on its own samples, batch 256, the
-student flow's recipe) for the student budget (wall-clock, warm start
+`tfp_tnaf.distill` (the reverse KL on its own samples, batch 256, its
+default step `tfp_tnaf.distillation.RECIPE`) for the student budget (wall-clock, warm start
 included). Reported per data set and student:
 
 - the time to draw 1,000 samples, teacher (D sequential root-solving steps) and
@@ -109,8 +109,7 @@ def distil_student(teacher, splits, student: tuple, seconds: float, args) -> dic
     tf_keras.utils.set_random_seed(args.seed)
     d = splits.train.shape[1]
     distribution = make_distribution(tfb.Invert(make_flow(flow, d, **options)), d)
-    result = distill(teacher, distribution, max_time=seconds, batch_size=256,
-                     optimizer=FLOWS[flow].recipe.optimizer(), seed=args.seed,
+    result = distill(teacher, distribution, max_time=seconds, batch_size=256, seed=args.seed,
                      warm_start_steps=args.warm_start_steps if warm else 0,
                      warm_start_samples=args.warm_start_samples, record_every=100)
     kl, kl_stderr = kl_estimate(teacher, distribution, 10_000, seed=args.seed + 1)

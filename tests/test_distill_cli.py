@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tfp_tnaf import cli, runs
+from tfp_tnaf import cli, distillation, runs
 
 pytestmark = pytest.mark.xdist_group("distill-cli")
 
@@ -37,6 +37,9 @@ def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path,
     assert config["invert"] and config["flow"] == "maf"
     assert config["options"] == {"num_flows": 2, "hidden_units": [16], "batch_norm": False}
     assert config["distilled_from"] == str(teacher) and config["teacher"]["flow"] == "naf"
+    # The reverse KL's own step, not the student flow's recipe (MAF's: 1e-3, unclipped).
+    assert (config["learning_rate"], config["global_clipnorm"]) == (
+        distillation.RECIPE.learning_rate, distillation.RECIPE.global_clipnorm)
     assert metrics["distill_steps"] == 150 and metrics["samples_finite"]
     # The KL estimate is a mean of log-ratios: >= 0 up to its Monte-Carlo error.
     assert metrics["kl"] + 4 * metrics["kl_stderr"] >= 0 and np.isfinite(metrics["kl"])

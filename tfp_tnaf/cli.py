@@ -151,9 +151,10 @@ def _add_distill(sub) -> None:
                               "--steps)")
     distill.add_argument("--steps", type=int, help="reverse-KL steps (an upper bound)")
     distill.add_argument("--batch-size", type=int, default=256, help="student samples a step")
-    distill.add_argument("--lr", type=float, help="Adam learning rate (default: the student "
-                                                  "flow's recipe)")
-    distill.add_argument("--global-clipnorm", type=float)
+    distill.add_argument("--lr", type=float, help="Adam learning rate of the reverse KL "
+                                                  "(default: tfp_tnaf.distillation.RECIPE's)")
+    distill.add_argument("--global-clipnorm", type=float,
+                         help="clip of the gradients' global norm (default: RECIPE's)")
     distill.add_argument("--warm-start-steps", type=int, default=0,
                          help="forward-KL steps on teacher samples first (default none)")
     distill.add_argument("--warm-start-samples", type=int, default=2000)

@@ -35,6 +35,7 @@ from tfp_tnaf.distribute import check_global_batch, make_strategy
 from tfp_tnaf.files import atomic_path
 from tfp_tnaf.models import (
     FLOWS,
+    Recipe,
     count_parameters,
     make_distribution,
     make_flow,
@@ -240,7 +241,8 @@ def _describe(config: FitConfig, strategy) -> dict:
     """What `config.json` records: all of `config`, the learning rate and clipping
     in force, and the replicas."""
     saved = dataclasses.asdict(config)
-    saved.update(_in_force(config.flow, config.learning_rate, config.global_clipnorm),
+    saved.update(_in_force(FLOWS[config.flow].recipe, config.learning_rate,
+                           config.global_clipnorm),
                  replicas=strategy.num_replicas_in_sync)
     saved["architecture"] = _resolve(config.flow, config.options)
     return saved
@@ -254,10 +256,9 @@ def _resolve(flow: str, options: dict) -> dict:
         raise RunError(str(error)) from error
 
 
-def _in_force(flow: str, learning_rate: float | None, global_clipnorm: float | None) -> dict:
-    """The learning rate and clipping a run trains with: the given ones, else the
-    flow's recipe's."""
-    recipe = FLOWS[flow].recipe
+def _in_force(recipe: Recipe, learning_rate: float | None,
+              global_clipnorm: float | None) -> dict:
+    """The learning rate and clipping a run trains with: the given ones, else `recipe`'s."""
     return dict(learning_rate=recipe.learning_rate if learning_rate is None else learning_rate,
                 global_clipnorm=recipe.global_clipnorm if global_clipnorm is None
                 else global_clipnorm)
@@ -508,7 +509,8 @@ class DistillConfig:
       max_time, steps: the distillation budget (seconds of wall-clock, steps);
         at least one.
       batch_size: student samples per step.
-      learning_rate, global_clipnorm: override the student flow's recipe.
+      learning_rate, global_clipnorm: override the reverse KL's default step,
+        `tfp_tnaf.distillation.RECIPE`.
       warm_start_steps, warm_start_samples: a forward-KL warm start on teacher
         samples first (see `tfp_tnaf.distillation.distill`).
       seed: seeds the student's weights and samples.
@@ -563,7 +565,7 @@ def _student_config(config: DistillConfig, teacher: dict) -> dict:
         teacher=dict(flow=teacher["flow"], options=teacher["options"],
                      architecture=_architecture(teacher)),
         distill=dataclasses.asdict(config),
-        **_in_force(config.student, config.learning_rate, config.global_clipnorm))
+        **_in_force(distillation.RECIPE, config.learning_rate, config.global_clipnorm))
     if config.data_dir:
         saved["data_dir"] = config.data_dir
     return saved
@@ -608,8 +610,7 @@ def distill(config: DistillConfig) -> dict:
 
 def _distil(teacher, student, config: DistillConfig, saved: dict) -> dict:
     """Runs the distillation and estimates the KL; what `metrics.json` records of it."""
-    optimizer = FLOWS[config.student].recipe.optimizer(saved["learning_rate"],
-                                                       saved["global_clipnorm"])
+    optimizer = distillation.RECIPE.optimizer(saved["learning_rate"], saved["global_clipnorm"])
     try:
         result = distillation.distill(
             teacher, student, steps=config.steps, max_time=config.max_time,
