@@ -6,9 +6,9 @@
 For each data set a T-NAF teacher (`tnaf`, the registry's recipe, best-validation
 weights, batch 200) trains for the data set's teacher budget; each student,
 `tfb.Invert` of a registry flow, is then distilled from it by
-`tfp_tnaf.distill` (the reverse KL on its own samples, batch 256, its
-default step `tfp_tnaf.distillation.RECIPE`) for the student budget (wall-clock, warm start
-included). Reported per data set and student:
+`tfp_tnaf.distill` (the reverse KL on its own samples, batch 256, the
+default step `tfp_tnaf.distillation.RECIPE`) for the student budget
+(wall-clock, warm start included). Reported per data set and student:
 
 - the time to draw 1,000 samples, teacher (D sequential root-solving steps) and
   student (one pass per layer), median of repeated calls after tracing;
@@ -30,6 +30,7 @@ Writes `results.json` after every row and `results.md` at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ import tf_keras
 
 from benchmarks.common import markdown_table, time_call
 from benchmarks.run import load_dataset
-from tfp_tnaf.distillation import distill, kl_estimate
+from tfp_tnaf.distillation import RECIPE, distill, kl_estimate
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
 
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     result = dict(command=" ".join(["python -m benchmarks.distill", *argv]),
                   machine=platform.processor() or platform.machine(),
                   cpus=len(os.sched_getaffinity(0)), threads=args.threads, seed=args.seed,
-                  rows=[], _start=time.perf_counter())
+                  reverse_kl_step=dataclasses.asdict(RECIPE), rows=[],
+                  _start=time.perf_counter())
     for dataset in args.datasets:
         run_dataset(dataset, args, result)
     text = (f"# Distillation of T-NAF teachers\n\n`{result['command']}` ({result['cpus']} CPU, "

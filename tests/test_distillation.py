@@ -6,8 +6,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfp_tnaf import distill, make_distribution, make_flow
+from tfp_tnaf import distill, distillation, make_distribution, make_flow
 from tfp_tnaf.distillation import conditional_kwargs, kl_estimate, log_ratio
+from tfp_tnaf.models import Recipe
 from tfp_tnaf.training import FlowModel
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -121,6 +122,20 @@ def test_distillation_brings_an_iaf_onto_its_teacher():
     # KL < 0.05 allows a mean off by 0.3 standard deviations, and a scale off by 15%.
     np.testing.assert_allclose((samples.mean(0) - [1.0, -2.0]) / [0.5, 2.0], 0, atol=0.3)
     np.testing.assert_allclose(samples.std(0), [0.5, 2.0], rtol=0.15)
+
+
+def test_the_reverse_kl_takes_the_distillation_recipes_step_by_default(monkeypatch):
+    # Without an optimizer the steps are `distillation.RECIPE`'s: a recipe of
+    # learning rate 0 leaves the student where it was; the real one moves it.
+    teacher = gaussian([1.0, -2.0], [0.5, 2.0])
+    for recipe, moves in ((Recipe(learning_rate=0.0), False), (distillation.RECIPE, True)):
+        monkeypatch.setattr(distillation, "RECIPE", recipe)
+        tf_keras.utils.set_random_seed(5)
+        student = iaf(2)
+        before = [v.numpy().copy() for v in student.trainable_variables]
+        distill(teacher, student, steps=3, batch_size=32)
+        after = [v.numpy() for v in student.trainable_variables]
+        assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True)) == moves
 
 
 def test_distillation_needs_a_budget_and_a_trainable_student():

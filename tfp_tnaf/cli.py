@@ -154,7 +154,8 @@ def _add_distill(sub) -> None:
     distill.add_argument("--lr", type=float, help="Adam learning rate of the reverse KL "
                                                   "(default: tfp_tnaf.distillation.RECIPE's)")
     distill.add_argument("--global-clipnorm", type=float,
-                         help="clip of the gradients' global norm (default: RECIPE's)")
+                         help="clip of the gradients' global norm (default: RECIPE's; "
+                              "a large value such as 1e9 leaves them unclipped)")
     distill.add_argument("--warm-start-steps", type=int, default=0,
                          help="forward-KL steps on teacher samples first (default none)")
     distill.add_argument("--warm-start-samples", type=int, default=2000)

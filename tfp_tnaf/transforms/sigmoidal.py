@@ -148,7 +148,8 @@ class DeepSigmoidalTransform(MonotoneTransform):
         `sum_j alpha_j beta_j a_j / w_j` of `_layer` is
         `sum_j exp(s_j + s'_j - log w_j + log a_j) / (S S')`: the same shifted
         terms as `_layer`'s log-softmaxes, so the tails lose nothing, with two
-        reductions over j fewer. `log sigmoid(-c) = log sigmoid(c) - c`.
+        reductions over j fewer. `log sigmoid(-c) = log sigmoid(c) - c` (so an
+        infinite `y` gives NaN, where `_layer` gave an infinity: neither is a value).
         """
         a = _slopes(groups, k)
         log_w = tf.nn.log_softmax(groups[f"w{k}"], axis=-1)
