@@ -213,6 +213,24 @@ def test_max_time_stops_the_fit_and_is_recorded(tmp_path, capsys):
     assert np.isfinite(metrics["test_log_likelihood"])
 
 
+def test_fit_takes_the_transform_and_dropout_of_t_naf(tmp_path, capsys):
+    # The README's advice for large data sets (dropout 0) and the paper's
+    # transform are reachable from the command line, and recorded.
+    out = tmp_path / "run"
+    cli.main(["fit", "--flow", "tnaf", "--transform", "network", "--dropout", "0", *TINY[:4],
+              "--epochs", "1", "--samples", "50", "--verbose", "0", "--out", str(out)])
+    architecture = json.loads((out / "config.json").read_text())["architecture"]
+    assert architecture["transform"] == "network" and architecture["dropout"] == 0.0
+    assert architecture["transform_units"] == 4 and architecture["num_flows"] == 1
+    _, flow = runs.restore(str(out))
+    layer = flow.bijector.bijectors[0]
+    assert layer.conditioner.transformer.dropout is None  # rate 0: no dropout layer at all
+    code, output = run_in_process(capsys, "fit", "--transform", "spline")
+    assert code == 2 and "invalid choice: 'spline'" in output and "network" in output
+    code, output = run_in_process(capsys, "fit", "--dropout", "1.5")
+    assert code == 2 and "dropout" in output and "Traceback" not in output
+
+
 def test_errors_are_explained(tmp_path, capsys):
     code, output = run_in_process(capsys, "fit", "--data", "mnist")
     assert code == 2 and "moons, siggraph, miniboone, bsds300, digits" in output

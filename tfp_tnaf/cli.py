@@ -65,6 +65,7 @@ def _add_fit(sub) -> None:
     """The `fit` command and its arguments."""
     from tfp_tnaf.data import DATASETS
     from tfp_tnaf.models import FLOW_NAMES
+    from tfp_tnaf.transforms import TRANSFORMS
 
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
@@ -84,6 +85,12 @@ def _add_fit(sub) -> None:
     fit.add_argument("--transform-units", type=int,
                      help="hidden width of each dimension's monotone transform (tnaf, naf, "
                           "bnaf)")
+    fit.add_argument("--transform", choices=tuple(TRANSFORMS),
+                     help="each dimension's monotone transform (tnaf, naf; default: the "
+                          "flow's, dsf; tnaf-paper: network)")
+    fit.add_argument("--dropout", type=float,
+                     help="dropout rate in T-NAF's transformer (tnaf; default 0.05, which "
+                          "pays on small data sets; pass 0 on large ones, see the README)")
     _add_budget_and_recipe(fit)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--samples", type=int, default=2000, help="samples drawn for the plots")
@@ -134,6 +141,7 @@ def _add_budget_and_recipe(fit) -> None:
 def _add_distill(sub) -> None:
     """The `distill` command and its arguments."""
     from tfp_tnaf.models import FLOW_NAMES
+    from tfp_tnaf.transforms import TRANSFORMS
 
     distill = sub.add_parser(
         "distill", help="distil a fitted run into a student that samples in one pass")
@@ -146,6 +154,8 @@ def _add_distill(sub) -> None:
     distill.add_argument("--hidden-units", type=_int_list, help="the student's MADE sizes")
     distill.add_argument("--transform-units", type=int,
                          help="the student's transform width (tnaf, naf, bnaf)")
+    distill.add_argument("--transform", choices=tuple(TRANSFORMS),
+                         help="the student's transform (tnaf, naf)")
     distill.add_argument("--max-time", type=_seconds, metavar="SECONDS",
                          help="wall-clock budget of the distillation (default 60 without "
                               "--steps)")
@@ -167,12 +177,20 @@ def _add_distill(sub) -> None:
     distill.add_argument("--verbose", type=int, default=1, choices=(0, 1))
 
 
+# The `make_flow` options that `fit` and `distill` take from the command line.
+_FLOW_OPTIONS = ("num_flows", "hidden_units", "transform", "transform_units", "dropout")
+
+
+def _flow_options(args: argparse.Namespace) -> dict:
+    """The flow options given on the command line (a flow's own defaults for the rest)."""
+    return {name: getattr(args, name) for name in _FLOW_OPTIONS
+            if getattr(args, name, None) is not None}
+
+
 def _distill(args: argparse.Namespace) -> dict:
     from tfp_tnaf import runs
 
-    options = {k: v for k, v in (("num_flows", args.num_flows),
-                                 ("hidden_units", args.hidden_units),
-                                 ("transform_units", args.transform_units)) if v is not None}
+    options = _flow_options(args)
     max_time = 60.0 if args.max_time is None and args.steps is None else args.max_time
     return runs.distill(runs.DistillConfig(
         run=args.run, out=args.out, student=args.student, options=options, max_time=max_time,
@@ -185,9 +203,7 @@ def _distill(args: argparse.Namespace) -> dict:
 def _fit(args: argparse.Namespace) -> dict:
     from tfp_tnaf import runs
 
-    options = {k: v for k, v in (("num_flows", args.num_flows),
-                                 ("hidden_units", args.hidden_units),
-                                 ("transform_units", args.transform_units)) if v is not None}
+    options = _flow_options(args)
     epochs = args.epochs if args.epochs is not None else (
         DEFAULT_EPOCHS if args.max_time is None else UNBOUNDED_EPOCHS)
     return runs.fit(runs.FitConfig(
