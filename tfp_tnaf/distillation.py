@@ -53,9 +53,10 @@ tfb, tfd = tfp.bijectors, tfp.distributions
 
 # The reverse KL's default Adam step, for every student: 3e-3 with the global
 # gradient norm clipped at 1. Measured for `Invert(NAF)` students on 2-D data
-# (benchmarks.distill): it beat NAF's own recipe (Adam 1e-3, unclipped) in four
-# runs of four (siggraph seeds 0-2, moons seed 0; by 0.07-0.12 nats, and by 1.8
-# where the unclipped student dropped a mode).
+# (benchmarks/results/distill-cpu-2026-12-06): against NAF's own recipe (Adam
+# 1e-3, unclipped) distilled from the same teacher it scored 0.03-0.08 nats
+# higher four times of four; the unclipped step dropped a mode on siggraph in
+# two runs of five.
 RECIPE = Recipe(learning_rate=3e-3, global_clipnorm=1.0)
 
 KwargsFn = Callable[[tf.Tensor], dict]
