@@ -65,7 +65,6 @@ def _add_fit(sub) -> None:
     """The `fit` command and its arguments."""
     from tfp_tnaf.data import DATASETS
     from tfp_tnaf.models import FLOW_NAMES
-    from tfp_tnaf.transforms import TRANSFORMS
 
     fit = sub.add_parser("fit", help="fit a flow by maximum likelihood (default command)")
     fit.add_argument("--data", default="moons",
@@ -79,18 +78,7 @@ def _add_fit(sub) -> None:
     fit.add_argument("--data-dir", help="the data folder (default: $TFP_TNAF_DATA, "
                                         "then ../shared/data next to the repository)")
     fit.add_argument("--flow", default="tnaf", choices=FLOW_NAMES)
-    fit.add_argument("--num-flows", type=int, help="stacked layers (flow's default)")
-    fit.add_argument("--hidden-units", type=_int_list,
-                     help="MADE / coupling network sizes, e.g. 64,64 (naf, maf, realnvp)")
-    fit.add_argument("--transform-units", type=int,
-                     help="hidden width of each dimension's monotone transform (tnaf, naf, "
-                          "bnaf)")
-    fit.add_argument("--transform", choices=tuple(TRANSFORMS),
-                     help="each dimension's monotone transform (tnaf, naf; default: the "
-                          "flow's, dsf; tnaf-paper: network)")
-    fit.add_argument("--dropout", type=float,
-                     help="dropout rate in T-NAF's transformer (tnaf; default 0.05, which "
-                          "pays on small data sets; pass 0 on large ones, see the README)")
+    _add_flow_options(fit)
     _add_budget_and_recipe(fit)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--samples", type=int, default=2000, help="samples drawn for the plots")
@@ -117,6 +105,24 @@ def _add_fit(sub) -> None:
                           "folder (a killed run of the same command resumes by itself)")
     fit.add_argument("--peer-timeout", type=float, default=60.0,
                      help="multiworker: seconds to wait for the other workers")
+
+
+def _add_flow_options(fit) -> None:
+    """`fit`'s options of the flow's shape (`_FLOW_OPTIONS`)."""
+    from tfp_tnaf.transforms import TRANSFORMS
+
+    fit.add_argument("--num-flows", type=int, help="stacked layers (flow's default)")
+    fit.add_argument("--hidden-units", type=_int_list,
+                     help="MADE / coupling network sizes, e.g. 64,64 (naf, maf, realnvp)")
+    fit.add_argument("--transform-units", type=int,
+                     help="hidden width of each dimension's monotone transform (tnaf, naf, "
+                          "bnaf)")
+    fit.add_argument("--transform", choices=tuple(TRANSFORMS),
+                     help="each dimension's monotone transform (tnaf, naf; default: the "
+                          "flow's, dsf; tnaf-paper: network)")
+    fit.add_argument("--dropout", type=float,
+                     help="dropout rate in T-NAF's transformer (tnaf; default 0.05, which "
+                          "pays on small data sets; pass 0 on large ones, see the README)")
 
 
 def _add_budget_and_recipe(fit) -> None:
