@@ -323,7 +323,7 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
     if warm_start_steps:
         result.warm_start_steps = _warm_start(
             teacher, student, warm_start_steps, warm_start_samples, batch_size, seed, context,
-            teacher_kwargs, student_kwargs, tf_keras.optimizers.Adam(1e-3),
+            teacher_kwargs, student_kwargs, Recipe().optimizer(),  # maximum likelihood's
             None if max_time is None else start + max_time)
         result.warm_start_seconds = time.perf_counter() - start
     step = _reverse_kl_step(teacher, student, optimizer or RECIPE.optimizer(),
