@@ -84,7 +84,7 @@ def train_teacher(splits, seconds: float, seed: int):
     """A T-NAF fitted for `seconds` by its registry recipe (best-validation weights)."""
     tf_keras.utils.set_random_seed(seed)
     d = splits.train.shape[1]
-    teacher = make_distribution(make_flow("tnaf", d), d)
+    teacher = make_distribution(make_flow("tnaf", d, num_examples=len(splits.train)), d)
     model = FlowModel(teacher)
     model.compile(FLOWS["tnaf"].recipe.optimizer())
     best, budget = BestWeights(), TimeBudget(seconds)

@@ -72,7 +72,7 @@ def likelihood(args) -> list[dict]:
         for dataset in args.datasets:
             splits = load_dataset(dataset, seed, args.max_train, args.max_eval)
             d = splits.train.shape[1]
-            chosen = {name: FlowSpec.named(flow, d, **options)
+            chosen = {name: FlowSpec.named(flow, d, num_examples=len(splits.train), **options)
                       for name, (flow, options) in specs.items() if name in args.flows}
             for r in compare_flows(chosen, splits, epochs=args.epochs, patience=args.patience,
                                    batch_size=args.batch_size, seed=seed):

@@ -214,17 +214,22 @@ def test_max_time_stops_the_fit_and_is_recorded(tmp_path, capsys):
 
 
 def test_fit_takes_the_transform_and_dropout_of_t_naf(tmp_path, capsys):
-    # The README's advice for large data sets (dropout 0) and the paper's
-    # transform are reachable from the command line, and recorded.
-    out = tmp_path / "run"
-    cli.main(["fit", "--flow", "tnaf", "--transform", "network", "--dropout", "0", *TINY[:4],
-              "--epochs", "1", "--samples", "50", "--verbose", "0", "--out", str(out)])
-    architecture = json.loads((out / "config.json").read_text())["architecture"]
-    assert architecture["transform"] == "network" and architecture["dropout"] == 0.0
-    assert architecture["transform_units"] == 4 and architecture["num_flows"] == 1
-    _, flow = runs.restore(str(out))
-    layer = flow.bijector.bijectors[0]
-    assert layer.conditioner.transformer.dropout is None  # rate 0: no dropout layer at all
+    # The paper's transform and a dropout rate are reachable from the command
+    # line, and recorded; without `--dropout` the rate follows the data's size
+    # (Two Moons: 10,000 training rows, at least `LARGE_DATA`: no dropout).
+    for dropout in (["--dropout", "0.1"], []):
+        out = tmp_path / f"run{len(dropout)}"
+        cli.main(["fit", "--flow", "tnaf", "--transform", "network", *dropout, *TINY[:4],
+                  "--epochs", "1", "--samples", "50", "--verbose", "0", "--out", str(out)])
+        architecture = json.loads((out / "config.json").read_text())["architecture"]
+        assert architecture["transform"] == "network"
+        assert architecture["transform_units"] == 4 and architecture["num_flows"] == 1
+        assert architecture["dropout"] == (0.1 if dropout else 0.0)
+        transformer = runs.restore(str(out))[1].bijector.bijectors[0].conditioner.transformer
+        if dropout:
+            assert transformer.dropout.rate == 0.1
+        else:
+            assert transformer.dropout is None  # rate 0: no dropout layer at all
     code, output = run_in_process(capsys, "fit", "--transform", "spline")
     assert code == 2 and "invalid choice: 'spline'" in output and "network" in output
     code, output = run_in_process(capsys, "fit", "--dropout", "1.5")

@@ -6,7 +6,15 @@ import tensorflow as tf
 import tf_keras
 
 from tests.support.flows import SMALL_MAKE_FLOW, randomize_variables
-from tfp_tnaf.models import FLOW_NAMES, FLOWS, Recipe, make_distribution, make_flow
+from tfp_tnaf.models import (
+    FLOW_NAMES,
+    FLOWS,
+    LARGE_DATA,
+    Recipe,
+    make_distribution,
+    make_flow,
+    resolved_options,
+)
 
 
 @pytest.mark.parametrize("name", FLOW_NAMES)
@@ -71,6 +79,25 @@ def test_every_flow_has_a_recipe_and_builds_from_its_options():
     overridden = Recipe(learning_rate=1e-2, global_clipnorm=0.1).optimizer(learning_rate=5e-4)
     assert float(overridden.learning_rate) == pytest.approx(5e-4)
     assert overridden.global_clipnorm == 0.1 and overridden.clipnorm is None
+
+
+def test_t_naf_drops_its_dropout_on_large_data_unless_told():
+    def rates(**kwargs):
+        chain = make_flow("tnaf", 3, **{**SMALL_MAKE_FLOW["tnaf"], "num_flows": 2, **kwargs})
+        return [layer.parameters["dropout"] for layer in chain.bijectors[::2]]
+
+    assert rates() == rates(num_examples=LARGE_DATA - 1) == [0.05, 0.05]
+    assert rates(num_examples=LARGE_DATA) == [0.0, 0.0]
+    assert rates(num_examples=10**6, dropout=0.2) == [0.2, 0.2]  # given options win
+    assert resolved_options("tnaf", LARGE_DATA)["dropout"] == 0.0
+    assert resolved_options("tnaf", 100)["dropout"] == resolved_options("tnaf")["dropout"] == 0.05
+    assert resolved_options("tnaf", 10**6, dropout=0.1)["dropout"] == 0.1
+    # The other flows have no options that follow the data's size.
+    assert resolved_options("naf", LARGE_DATA) == resolved_options("naf")
+    for name in ("tnaf", "naf"):
+        for bad in (0, -5, 2.5, True, "many"):
+            with pytest.raises(ValueError, match="`num_examples` must be a positive integer"):
+                make_flow(name, 3, num_examples=bad)
 
 
 @pytest.mark.parametrize("name", ["maf", "realnvp"])

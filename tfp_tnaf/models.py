@@ -6,6 +6,7 @@ tutorials and the tests all read it.
 
 ```python
 flow = make_flow("tnaf", 43)                     # the default T-NAF
+flow = make_flow("tnaf", 43, num_examples=len(x_train))  # its options for this much data
 distribution = make_distribution(flow, 43)
 optimizer = FLOWS["tnaf"].recipe.optimizer()     # its learning rate and clipping
 ```
@@ -33,7 +34,7 @@ from tfp_tnaf.bijectors.transformer_autoregressive import PAPER
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
-__all__ = ["FLOWS", "FLOW_NAMES", "FlowEntry", "Recipe", "count_parameters",
+__all__ = ["FLOWS", "FLOW_NAMES", "LARGE_DATA", "FlowEntry", "Recipe", "count_parameters",
            "make_distribution", "make_flow", "resolved_options", "stack_with_reversals"]
 
 # The keyword arguments `make_flow` passes to every layer itself.
@@ -75,6 +76,8 @@ class FlowEntry:
       num_flows: layers stacked by default.
       recipe: its default training recipe.
       conditional: whether it models `p(y | c)`.
+      sized: `sized(num_examples)` -> the options that follow the size of the
+        training set, over `options` (`make_flow`'s `num_examples`), or None.
     """
 
     label: str
@@ -83,10 +86,34 @@ class FlowEntry:
     num_flows: int
     recipe: Recipe
     conditional: bool = True
+    sized: Callable[[int], dict[str, Any]] | None = None
+
+    def defaults(self, num_examples: int | None = None) -> dict[str, Any]:
+        """The registry's options, and those for `num_examples` training rows if given."""
+        if num_examples is None:
+            return dict(self.options)
+        num_examples = checks.positive_int(num_examples, "num_examples")
+        return {**self.options, **(self.sized(num_examples) if self.sized else {})}
 
     def option_names(self) -> list[str]:
         """The options `make_flow` accepts for this flow."""
         return [p for p in inspect.signature(self.build).parameters if p not in _COMMON]
+
+
+# T-NAF's dropout (0.05 by default) is a regulariser for small data sets; from
+# `LARGE_DATA` training rows on, the registry builds T-NAF without it. Measured
+# at equal wall-clock (`benchmarks.equal_time`, ablation rows 20 and 21: the
+# default with and without dropout, one core each, 2026-12-06/07), dropout
+# paid on `digits` (1,347 rows: +2.3 nats) and MINIBOONE (2,956: +1.1 and
+# +1.6) and cost on siggraph (7,800: with three seeds of three), BSDS300 cut to
+# 10,000 patches (-3.7) and BSDS300 (100,000: -1.6 and -1.25); on moons
+# (10,000) it was level (+0.006 over four seeds, within noise).
+LARGE_DATA = 5_000
+
+
+def _tnaf_sized(num_examples: int) -> dict[str, Any]:
+    """T-NAF's options for `num_examples` training rows: no dropout on large data."""
+    return {"dropout": 0.0} if num_examples >= LARGE_DATA else {}
 
 
 FLOWS: dict[str, FlowEntry] = {
@@ -96,7 +123,7 @@ FLOWS: dict[str, FlowEntry] = {
     # data sets, MINIBOONE and BSDS300 among them; the layer's DSF transform
     # beat the monotone network on siggraph by 0.3 nats).
     "tnaf": FlowEntry("T-NAF", TransformerAutoregressive, {}, 2,
-                      Recipe(learning_rate=1e-2, global_clipnorm=0.1)),
+                      Recipe(learning_rate=1e-2, global_clipnorm=0.1), sized=_tnaf_sized),
     # The official configuration and recipe (`TransformerAutoregressive.paper`).
     "tnaf-paper": FlowEntry("T-NAF (paper)", TransformerAutoregressive, dict(PAPER), 1,
                             Recipe(global_clipnorm=0.1)),
@@ -135,7 +162,7 @@ def _entry(name: str) -> FlowEntry:
 
 def make_flow(name: str, event_size: int, num_flows: int | None = None,
               conditional_event_size: int | None = None, dtype: Any = tf.float32,
-              **options: Any) -> tfb.Chain:
+              num_examples: int | None = None, **options: Any) -> tfb.Chain:
     """The flow `name` for `event_size`-dim data: `num_flows` layers, reversals between.
 
     Layer k is named `f"{name}_{k}"` (its key in `bijector_kwargs`).
@@ -147,12 +174,16 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
         (default: the registry's).
       conditional_event_size: context size, for the flows that take one.
       dtype: float dtype.
+      num_examples: the number of training rows, if known: the registry's
+        defaults then follow it (`FlowEntry.sized`; T-NAF drops its dropout
+        from `LARGE_DATA` rows on). `options` given override them.
       **options: constructor arguments of the layer, over the registry's
         defaults (`FLOWS[name].option_names()` lists them).
 
     Raises:
-      ValueError: on an unknown name (the message lists the valid ones), or an
-        option the flow does not take (the message lists those it does).
+      ValueError: on an unknown name (the message lists the valid ones), an
+        option the flow does not take (the message lists those it does), or a
+        `num_examples` that is not a positive integer.
     """
     entry = _entry(name)
     unknown = sorted(set(options) - set(entry.option_names()))
@@ -161,7 +192,7 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
                          f"{', '.join(entry.option_names())}.")
     if conditional_event_size is not None and not entry.conditional:
         raise ValueError(f"Flow {name!r} takes no `conditional_event_size`.")
-    options = dict(entry.options, dtype=dtype, **options)
+    options = {**entry.defaults(num_examples), "dtype": dtype, **options}
     if conditional_event_size is not None:
         options["conditional_event_size"] = conditional_event_size
     num_flows = entry.num_flows if num_flows is None else num_flows
@@ -170,20 +201,23 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
         num_flows)
 
 
-def resolved_options(name: str, **options: Any) -> dict[str, Any]:
-    """Every `make_flow(name, D, **options)` option that has a plain value, resolved:
-    `num_flows` and the layer's constructor defaults under the registry's options
-    and the given ones. Building from them gives the same flow after a default
-    changes (run folders record them).
+def resolved_options(name: str, num_examples: int | None = None,
+                     **options: Any) -> dict[str, Any]:
+    """Every `make_flow(name, D, num_examples=num_examples, **options)` option
+    that has a plain value, resolved: `num_flows` and the layer's constructor
+    defaults under the registry's options (for `num_examples` training rows, if
+    given) and the given ones. Building from them gives the same flow after a
+    default changes (run folders record them).
 
     Raises:
-      ValueError: on an unknown name.
+      ValueError: on an unknown name or a bad `num_examples`.
     """
     entry = _entry(name)
     plain = (bool, int, float, str, type(None))
     defaults = {p.name: p.default for p in inspect.signature(entry.build).parameters.values()
                 if p.name not in _COMMON and isinstance(p.default, plain)}
-    return {**defaults, "num_flows": entry.num_flows, **entry.options, **options}
+    return {**defaults, "num_flows": entry.num_flows, **entry.defaults(num_examples),
+            **options}
 
 
 def make_distribution(flow: tfb.Bijector, event_size: int,

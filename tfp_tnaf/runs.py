@@ -239,19 +239,19 @@ def _model(config: FitConfig, saved: dict, strategy, batch: np.ndarray):
 
 def _describe(config: FitConfig, strategy) -> dict:
     """What `config.json` records: all of `config`, the learning rate and clipping
-    in force, and the replicas."""
+    in force, and the replicas (the flow's `architecture` follows the data)."""
     saved = dataclasses.asdict(config)
     saved.update(_in_force(FLOWS[config.flow].recipe, config.learning_rate,
                            config.global_clipnorm),
                  replicas=strategy.num_replicas_in_sync)
-    saved["architecture"] = _resolve(config.flow, config.options)
+    _resolve(config.flow, config.options)  # a bad option fails before the data load
     return saved
 
 
-def _resolve(flow: str, options: dict) -> dict:
+def _resolve(flow: str, options: dict, num_examples: int | None = None) -> dict:
     """`resolved_options`, with a bad option said as a `RunError`."""
     try:
-        return resolved_options(flow, **options)
+        return resolved_options(flow, num_examples, **options)
     except ValueError as error:
         raise RunError(str(error)) from error
 
@@ -286,6 +286,7 @@ def fit(config: FitConfig) -> dict:
     saved = _describe(config, strategy)
     splits = _load(saved)
     saved["event_size"] = int(splits.train.shape[1])
+    saved["architecture"] = _resolve(config.flow, config.options, len(splits.train))
     echo = print if config.verbose else (lambda *_: None)
     os.makedirs(out, exist_ok=True)  # only once the data are good
     _prepare_folder(out, saved, config.restart, echo)
