@@ -22,7 +22,8 @@ default step `tfp_tnaf.distillation.RECIPE`) for the student budget
 On the 2-D sets a third student measures the forward-KL warm start: the
 default student again, its first `--warm-start-steps` steps maximum
 likelihood on `--warm-start-samples` teacher samples, within the same
-wall-clock (`--students naf,maf+warm` chooses others).
+wall-clock (`--students naf,maf+warm` chooses others). `--forward-kl-weight`
+adds `distill`'s forward-KL term to every student's steps.
 
 Writes `results.json` after every row and `results.md` at the end.
 """
@@ -112,11 +113,15 @@ def distil_student(teacher, splits, student: tuple, seconds: float, args) -> dic
     distribution = make_distribution(tfb.Invert(make_flow(flow, d, **options)), d)
     result = distill(teacher, distribution, max_time=seconds, batch_size=256, seed=args.seed,
                      warm_start_steps=args.warm_start_steps if warm else 0,
-                     warm_start_samples=args.warm_start_samples, record_every=100)
+                     warm_start_samples=args.warm_start_samples, record_every=100,
+                     forward_kl_weight=args.forward_kl_weight)
+    if args.forward_kl_weight:
+        label += f", forward KL x {args.forward_kl_weight:g}"
     kl, kl_stderr = kl_estimate(teacher, distribution, 10_000, seed=args.seed + 1)
     start = time.perf_counter()
     test, test_stderr = mean_log_prob(distribution, splits.test)
     return dict(student=label, flow=flow, options=options, warm_start=warm,
+                forward_kl_weight=args.forward_kl_weight,
                 parameters=count_parameters(distribution), steps=result.steps,
                 skipped_steps=result.skipped_steps, distill_seconds=result.seconds,
                 warm_start_seconds=result.warm_start_seconds,
@@ -180,6 +185,9 @@ def _arguments(argv):
                                            f"and, on 2-D data, naf+warm)")
     parser.add_argument("--warm-start-steps", type=int, default=300)
     parser.add_argument("--warm-start-samples", type=int, default=5000)
+    parser.add_argument("--forward-kl-weight", type=float, default=0.0,
+                        help="every student's forward-KL term (`distill`'s "
+                             "`forward_kl_weight`; default 0: the reverse KL alone)")
     parser.add_argument("--bsds300-train", type=int, default=100_000)
     parser.add_argument("--max-eval", type=int, default=5000,
                         help="validation and test points (the student's test is sequential)")

@@ -138,10 +138,42 @@ def test_the_reverse_kl_takes_the_distillation_recipes_step_by_default(monkeypat
         assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True)) == moves
 
 
+def two_modes() -> tfd.Distribution:
+    """A 1-D teacher with modes at -3 and 3 (scale 0.5), as event shape [1]."""
+    return tfd.MixtureSameFamily(
+        tfd.Categorical(probs=[0.5, 0.5]),
+        tfd.Independent(tfd.Normal(loc=[[-3.0], [3.0]], scale=0.5), 1))
+
+
+def test_the_forward_kl_term_covers_the_modes_the_reverse_kl_drops():
+    # A Gaussian student of a two-mode teacher: the reverse KL, mode-seeking,
+    # settles on one mode (scale ~0.5); with a forward-KL term of weight 10 it
+    # spans both (its optimum: mean 0, scale sqrt(9 + 0.25) = 3.04).
+    scales = {}
+    for weight in (0.0, 10.0):
+        tf_keras.utils.set_random_seed(6)
+        shift, log_scale = tf.Variable([0.5]), tf.Variable([0.0])
+        student = make_distribution(tfb.Chain([
+            tfb.Shift(shift), tfb.Scale(log_scale=log_scale)]), 1)
+        distill(two_modes(), student, steps=400, batch_size=128, forward_kl_weight=weight,
+                forward_kl_samples=4000, optimizer=tf_keras.optimizers.Adam(0.05))
+        scales[weight] = float(tf.exp(log_scale)[0])
+        if weight:
+            assert abs(float(shift[0])) < 0.5
+        else:
+            assert abs(float(shift[0]) - 3.0) < 0.3
+    assert scales[0.0] < 0.8 and scales[10.0] > 2.5, scales
+
+
 def test_distillation_needs_a_budget_and_a_trainable_student():
     teacher = gaussian([0.0], [1.0])
     with pytest.raises(ValueError, match="budget"):
         distill(teacher, iaf(1))
+    for bad in (-1.0, np.inf, np.nan, "0.5"):
+        with pytest.raises(ValueError, match="`forward_kl_weight` must be a finite"):
+            distill(teacher, iaf(1), steps=1, forward_kl_weight=bad)
+    with pytest.raises(ValueError, match="`forward_kl_samples` must be a positive integer"):
+        distill(teacher, iaf(1), steps=1, forward_kl_weight=1.0, forward_kl_samples=0)
     with pytest.raises(ValueError, match="trainable"):
         distill(teacher, gaussian([0.0], [2.0]), steps=1)
 
@@ -165,9 +197,11 @@ def conditional_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.float32), c
 
 
-def test_a_conditional_teacher_distils_into_a_conditional_student():
+@pytest.mark.parametrize("forward_kl_weight", [0.0, 1.0])
+def test_a_conditional_teacher_distils_into_a_conditional_student(forward_kl_weight):
     """A conditional NAF teacher fitted to y | c; the conditional IAF student, given
-    the context, draws in one pass what the teacher draws by root solves."""
+    the context, draws in one pass what the teacher draws by root solves. With
+    the forward-KL term, its teacher samples are scored under their own contexts."""
     tf_keras.utils.set_random_seed(4)
     y, c = conditional_data(4000, seed=0)
     teacher = make_distribution(make_flow("naf", 2, num_flows=1, hidden_units=(32,),
@@ -178,7 +212,8 @@ def test_a_conditional_teacher_distils_into_a_conditional_student():
     student = iaf(2, conditional_event_size=1)
     before, _ = kl_estimate(teacher, student, 2000, context=c)
     distill(teacher, student, steps=600, batch_size=128, context=c,
-            optimizer=tf_keras.optimizers.Adam(1e-2))
+            optimizer=tf_keras.optimizers.Adam(1e-2), forward_kl_weight=forward_kl_weight,
+            forward_kl_samples=2000)
     after, stderr = kl_estimate(teacher, student, 2000, context=c)
     assert after < 0.2 * before and after < 0.3
     for value in (-0.8, 0.8):  # the student's p(y | c) is the teacher's, not the data's

@@ -59,9 +59,9 @@ def _number(value: Any) -> bool:
 
 
 def non_negative(value: Any, name: str) -> float:
-    """`value` as a `float` >= 0."""
-    if not _number(value) or not value >= 0:
-        raise ValueError(f"`{name}` must be a non-negative number; got {value!r}.")
+    """`value` as a finite `float` >= 0."""
+    if not _number(value) or not 0 <= value < np.inf:
+        raise ValueError(f"`{name}` must be a finite, non-negative number; got {value!r}.")
     return float(value)
 
 

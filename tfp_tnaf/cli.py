@@ -176,6 +176,11 @@ def _add_distill(sub) -> None:
     distill.add_argument("--warm-start-steps", type=int, default=0,
                          help="forward-KL steps on teacher samples first (default none)")
     distill.add_argument("--warm-start-samples", type=int, default=2000)
+    distill.add_argument("--forward-kl-weight", type=float, default=0.0,
+                         help="weight of a forward-KL term in every step, on teacher samples "
+                              "(default 0: the reverse KL alone; see the README)")
+    distill.add_argument("--forward-kl-samples", type=int, default=20_000,
+                         help="teacher samples the forward-KL term draws from")
     distill.add_argument("--seed", type=int, default=0)
     distill.add_argument("--samples", type=int, default=2000, help="samples for the plots")
     distill.add_argument("--no-evaluate", action="store_true",
@@ -203,7 +208,8 @@ def _distill(args: argparse.Namespace) -> dict:
         run=args.run, out=args.out, student=args.student, options=options, max_time=max_time,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
         global_clipnorm=args.global_clipnorm, warm_start_steps=args.warm_start_steps,
-        warm_start_samples=args.warm_start_samples, seed=args.seed, samples=args.samples,
+        warm_start_samples=args.warm_start_samples, forward_kl_weight=args.forward_kl_weight,
+        forward_kl_samples=args.forward_kl_samples, seed=args.seed, samples=args.samples,
         evaluate=not args.no_evaluate, data_dir=args.data_dir, verbose=args.verbose))
 
 

@@ -42,6 +42,7 @@ import tensorflow_probability as tfp
 import tf_keras
 from tensorflow_probability.python.bijectors.invert import _Invert
 
+from tfp_tnaf import checks
 from tfp_tnaf.bijectors import MonotoneAutoregressive
 from tfp_tnaf.models import Recipe
 from tfp_tnaf.training import FlowModel
@@ -188,20 +189,29 @@ def kl_estimate(teacher: tfd.Distribution, student: tfd.Distribution, num_sample
 
 
 def _reverse_kl_step(teacher, student, optimizer, batch_size: int, teacher_kwargs,
-                     student_kwargs) -> Callable:
-    """One compiled reverse-KL step: `step(seed, context) -> (loss, applied)`.
+                     student_kwargs, forward_kl_weight: float = 0.0) -> Callable:
+    """One compiled step: `step(seed, context, pool, pool_context) -> (reverse KL, applied)`.
 
-    A step whose loss or gradients are not finite is not applied."""
+    Its loss is the reverse KL's estimate on `batch_size` student samples,
+    plus, with a `pool` batch of teacher samples, `forward_kl_weight` times
+    the student's mean negative log-density there (the forward KL up to the
+    teacher's entropy). A step whose loss or gradients are not finite is not
+    applied."""
     variables = student.trainable_variables
     if not variables:
         raise ValueError("The student has no trainable variables to distil into.")
     optimizer.build(variables)
 
     @tf.function
-    def step(seed, context):
+    def step(seed, context, pool=None, pool_context=None):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(log_ratio(teacher, student, batch_size, seed, context,
-                                            teacher_kwargs, student_kwargs))
+            reverse = tf.reduce_mean(log_ratio(teacher, student, batch_size, seed, context,
+                                               teacher_kwargs, student_kwargs))
+            loss = reverse
+            if pool is not None:
+                extra = {} if pool_context is None else {"bijector_kwargs": (
+                    student_kwargs or conditional_kwargs(student))(pool_context)}
+                loss += forward_kl_weight * -tf.reduce_mean(student.log_prob(pool, **extra))
         gradients = tape.gradient(loss, variables)
         gradients = [tf.zeros_like(v) if g is None else g
                      for g, v in zip(gradients, variables, strict=True)]
@@ -212,14 +222,32 @@ def _reverse_kl_step(teacher, student, optimizer, batch_size: int, teacher_kwarg
             optimizer.apply_gradients(zip(gradients, variables, strict=True))
             return tf.constant(True)
 
-        return loss, tf.cond(finite, apply, lambda: tf.constant(False))
+        return reverse, tf.cond(finite, apply, lambda: tf.constant(False))
 
     return step
 
 
+def _batches(batch_size: int, context, pool) -> Callable:
+    """`draw(rng)` -> a step's data: `batch_size` context rows, and a batch of the
+    `(samples, rows)` pool with its context rows (None where there is none)."""
+    def rows(array, index):
+        return None if array is None else tf.constant(array[index])
+
+    def draw(rng):
+        drawn = (rows(context, rng.integers(0, len(context), batch_size))
+                 if context is not None else None,)
+        if pool is None:
+            return drawn
+        index = rng.integers(0, len(pool[0]), batch_size)
+        return (*drawn, rows(pool[0], index), rows(pool[1], index))
+
+    return draw
+
+
 def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwargs,
                      batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray | None]:
-    """`num_samples` samples of the teacher (and the context rows they were drawn for)."""
+    """`num_samples` samples of the teacher (and the context rows they were drawn
+    for); rows holding a non-finite value are dropped."""
     rows = None if context is None else np.asarray(context)[
         np.random.default_rng(seed).integers(0, len(context), num_samples)]
     kwargs = teacher_kwargs or (None if context is None else conditional_kwargs(teacher))
@@ -229,10 +257,14 @@ def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwar
         extra = {} if c is None else {"bijector_kwargs": kwargs(c)}
         return teacher.sample(n, seed=s, **extra)
 
-    samples = [draw(min(batch_size, num_samples - i), tf.constant([seed, i]),
-                    None if rows is None else tf.constant(rows[i:i + batch_size], teacher.dtype))
-               .numpy() for i in range(0, num_samples, batch_size)]
-    return np.concatenate(samples), rows
+    samples = np.concatenate([
+        draw(min(batch_size, num_samples - i), tf.constant([seed, i]),
+             None if rows is None else tf.constant(rows[i:i + batch_size], teacher.dtype))
+        .numpy() for i in range(0, num_samples, batch_size)])
+    finite = np.isfinite(samples).all(axis=-1)
+    if not finite.any():
+        raise ValueError("The teacher drew no finite sample to distil from.")
+    return samples[finite], None if rows is None else rows[finite]
 
 
 def _warm_start(teacher, student, steps: int, num_samples: int, batch_size: int, seed: int,
@@ -267,7 +299,8 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
             steps: int | None = None, max_time: float | None = None, batch_size: int = 256,
             context: np.ndarray | None = None,
             optimizer: tf_keras.optimizers.Optimizer | None = None,
-            warm_start_steps: int = 0, warm_start_samples: int = 2000, seed: int = 0,
+            warm_start_steps: int = 0, warm_start_samples: int = 2000,
+            forward_kl_weight: float = 0.0, forward_kl_samples: int = 20_000, seed: int = 0,
             record_every: int = 50, teacher_kwargs: KwargsFn | None = None,
             student_kwargs: KwargsFn | None = None) -> DistillResult:
     """Trains `student` to match `teacher` by the reverse KL, on the student's own samples.
@@ -305,6 +338,14 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
       context: `[M, C]` conditioning values for conditional flows, or None.
       optimizer: of the reverse-KL steps; default `RECIPE.optimizer()`.
       warm_start_steps, warm_start_samples: the forward-KL warm start (0: none).
+      forward_kl_weight: lambda of a forward-KL term in every step (0: none):
+        the loss is `KL(q || p) + lambda E_{y ~ p}[-log q(y)]`, the second
+        term on a pool of `forward_kl_samples` teacher samples drawn once
+        (their sequential sampling counts in `max_time`). It covers the
+        teacher's mass, which held-out log-likelihood rewards, and which the
+        reverse KL, mode-seeking, can drop. Each step then also evaluates
+        the student's density, which is sequential for an `Invert(...)`
+        student (cheap at D=2, D root solves at high D).
       seed: seeds the samples and the warm start.
       record_every: steps between records of `history`.
       teacher_kwargs, student_kwargs: map a context batch to `bijector_kwargs`
@@ -317,6 +358,8 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
       ValueError: without `steps` or `max_time`, or if `student` has no variables.
     """
     _check_budget(steps, max_time)
+    forward_kl_weight = checks.non_negative(forward_kl_weight, "forward_kl_weight")
+    forward_kl_samples = checks.positive_int(forward_kl_samples, "forward_kl_samples")
     if context is not None:
         context = np.asarray(context, student.dtype.as_numpy_dtype)
     start, result = time.perf_counter(), DistillResult()
@@ -326,24 +369,25 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
             teacher_kwargs, student_kwargs, Recipe().optimizer(),  # maximum likelihood's
             None if max_time is None else start + max_time)
         result.warm_start_seconds = time.perf_counter() - start
+    pool = _teacher_samples(teacher, forward_kl_samples, seed + 1, context,
+                            teacher_kwargs) if forward_kl_weight else None
     step = _reverse_kl_step(teacher, student, optimizer or RECIPE.optimizer(),
-                            batch_size, teacher_kwargs, student_kwargs)
-    _run_steps(step, result, start, steps, max_time, batch_size, context, seed, record_every)
+                            batch_size, teacher_kwargs, student_kwargs, forward_kl_weight)
+    _run_steps(step, result, start, steps, max_time, _batches(batch_size, context, pool),
+               seed, record_every)
     result.seconds = time.perf_counter() - start
     return result
 
 
 def _run_steps(step, result: DistillResult, start: float, steps: int | None,
-               max_time: float | None, batch_size: int, context, seed: int,
-               record_every: int) -> None:
-    """Runs `step` until `steps` or `max_time`, recording the mean loss into `result`."""
+               max_time: float | None, draw: Callable, seed: int, record_every: int) -> None:
+    """Runs `step` on `draw(rng)`'s data until `steps` or `max_time`, recording the
+    mean reverse KL into `result`."""
     rng = np.random.default_rng(seed)
     losses = []
     while (steps is None or result.steps < steps) and (
             max_time is None or time.perf_counter() - start < max_time):
-        rows = None if context is None else tf.constant(
-            context[rng.integers(0, len(context), batch_size)])
-        loss, applied = step(tf.constant([seed, result.steps + 1]), rows)
+        loss, applied = step(tf.constant([seed, result.steps + 1]), *draw(rng))
         result.steps += 1
         if not bool(applied):
             result.skipped_steps += 1

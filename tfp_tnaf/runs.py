@@ -514,6 +514,8 @@ class DistillConfig:
         `tfp_tnaf.distillation.RECIPE`.
       warm_start_steps, warm_start_samples: a forward-KL warm start on teacher
         samples first (see `tfp_tnaf.distillation.distill`).
+      forward_kl_weight, forward_kl_samples: a forward-KL term in every step,
+        on a pool of teacher samples (see `tfp_tnaf.distillation.distill`).
       seed: seeds the student's weights and samples.
       kl_samples: samples of the final KL estimate.
       samples: samples drawn for the plots.
@@ -533,6 +535,8 @@ class DistillConfig:
     global_clipnorm: float | None = None
     warm_start_steps: int = 0
     warm_start_samples: int = 2000
+    forward_kl_weight: float = 0.0
+    forward_kl_samples: int = 20_000
     seed: int = 0
     kl_samples: int = 10_000
     samples: int = 2000
@@ -617,7 +621,9 @@ def _distil(teacher, student, config: DistillConfig, saved: dict) -> dict:
             teacher, student, steps=config.steps, max_time=config.max_time,
             batch_size=config.batch_size, optimizer=optimizer,
             warm_start_steps=config.warm_start_steps,
-            warm_start_samples=config.warm_start_samples, seed=config.seed)
+            warm_start_samples=config.warm_start_samples,
+            forward_kl_weight=config.forward_kl_weight,
+            forward_kl_samples=config.forward_kl_samples, seed=config.seed)
     except ValueError as error:
         raise RunError(str(error)) from error
     kl, kl_stderr = distillation.kl_estimate(teacher, student, config.kl_samples,
@@ -649,7 +655,9 @@ def _report_distillation(metrics: dict, config: DistillConfig, echo) -> None:
     warm = metrics["warm_start_steps"]
     echo(f"KL(student || teacher) ~ {metrics['kl']:.4f} +- {metrics['kl_stderr']:.4f} nats "
          f"after {f'{warm} forward-KL and ' if warm else ''}{metrics['distill_steps']} "
-         f"reverse-KL steps, {metrics['distill_seconds']:.1f} s")
+         f"reverse-KL steps" + (f" with a forward-KL term of weight {config.forward_kl_weight:g}"
+                                if config.forward_kl_weight else "")
+         + f", {metrics['distill_seconds']:.1f} s")
     if "test_log_likelihood" in metrics:
         teacher = metrics.get("teacher_test_log_likelihood")
         echo(f"test log-likelihood: student {metrics['test_log_likelihood']:.4f}"
