@@ -215,19 +215,23 @@ def test_max_time_stops_the_fit_and_is_recorded(tmp_path, capsys):
 
 def test_fit_takes_the_transform_and_dropout_of_t_naf(tmp_path, capsys):
     # The paper's transform and a dropout rate are reachable from the command
-    # line, and recorded; without `--dropout` the rate follows the data's size
-    # (Two Moons: 10,000 training rows, at least `LARGE_DATA`: no dropout).
-    for dropout in (["--dropout", "0.1"], []):
-        out = tmp_path / f"run{len(dropout)}"
-        cli.main(["fit", "--flow", "tnaf", "--transform", "network", *dropout, *TINY[:4],
-                  "--epochs", "1", "--samples", "50", "--verbose", "0", "--out", str(out)])
+    # line, and recorded; without `--dropout` the rate follows the data's size:
+    # Two Moons' 10,000 training rows are at least `LARGE_DATA` (no dropout),
+    # 400 points of a file are not (the bijector's 0.05).
+    np.save(tmp_path / "few.npy", np.random.default_rng(0).normal(size=(400, 2)))
+    for data, dropout, rate in (("moons", ["--dropout", "0.1"], 0.1), ("moons", [], 0.0),
+                                (str(tmp_path / "few.npy"), [], 0.05)):
+        out = tmp_path / f"run{rate}"
+        cli.main(["fit", "--data", data, "--flow", "tnaf", "--transform", "network", *dropout,
+                  *TINY[:4], "--epochs", "1", "--samples", "50", "--verbose", "0",
+                  "--out", str(out)])
         architecture = json.loads((out / "config.json").read_text())["architecture"]
         assert architecture["transform"] == "network"
         assert architecture["transform_units"] == 4 and architecture["num_flows"] == 1
-        assert architecture["dropout"] == (0.1 if dropout else 0.0)
+        assert architecture["dropout"] == rate
         transformer = runs.restore(str(out))[1].bijector.bijectors[0].conditioner.transformer
-        if dropout:
-            assert transformer.dropout.rate == 0.1
+        if rate:
+            assert transformer.dropout.rate == rate
         else:
             assert transformer.dropout is None  # rate 0: no dropout layer at all
     code, output = run_in_process(capsys, "fit", "--transform", "spline")

@@ -1,6 +1,7 @@
 """Training that survives a kill: `ResumableTraining` in process, and `tfp-tnaf fit`
 killed with SIGKILL and run again."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -158,6 +159,43 @@ def test_tfp_tnaf_fit_killed_with_sigkill_resumes(tmp_path):
     # The same folder as an unbroken run: results in place, nothing left to resume.
     assert {"config.json", "metrics.json", "density.png", "checkpoint"} == set(os.listdir(out))
     assert metrics["steps"] == 40 * -(-len(two_moons().train) // 500)
+
+
+def test_an_unfinished_run_of_an_older_default_resumes_the_flow_it_built(tmp_path):
+    # The same command, begun when T-NAF's dropout on Two Moons was 0.05: its
+    # folder records that architecture, and running the command again resumes
+    # that flow instead of refusing the folder or building today's.
+    from tfp_tnaf import runs
+
+    out = tmp_path / "run"
+    config = runs.FitConfig(flow="tnaf", epochs=1, out=str(out), verbose=0, samples=50,
+                            options=dict(num_flows=1, transform_units=4))
+    runs.fit(config)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["architecture"]["dropout"] == 0.0  # today's, for 10,000 rows
+    saved["architecture"]["dropout"] = 0.05
+    (out / "config.json").write_text(json.dumps(saved))
+    (out / "resume").mkdir()  # unfinished
+    runs.fit(config)
+    assert json.loads((out / "config.json").read_text())["architecture"]["dropout"] == 0.05
+    transformer = runs.restore(str(out))[1].bijector.bijectors[0].conditioner.transformer
+    assert transformer.dropout.rate == 0.05
+    # Another difference is still another configuration.
+    (out / "resume").mkdir()
+    with pytest.raises(runs.RunError, match=r"another configuration \(it differs in .*epochs"):
+        runs.fit(runs.FitConfig(**{**dataclasses.asdict(config), "epochs": 2}))
+
+
+def test_a_bad_option_fails_before_the_run_folder_is_touched(tmp_path):
+    from tfp_tnaf import runs
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # a finished run's output
+    with pytest.raises(runs.RunError, match="takes no `dropout`"):
+        runs.fit(runs.FitConfig(flow="naf", epochs=1, out=str(out), verbose=0,
+                                options=dict(dropout=0.1)))
+    assert (out / "metrics.json").read_text() == "{}"
 
 
 def test_another_configuration_does_not_overwrite_an_unfinished_run(tmp_path):

@@ -121,9 +121,9 @@ def _add_flow_options(fit) -> None:
                      help="each dimension's monotone transform (tnaf, naf; default: the "
                           "flow's, dsf; tnaf-paper: network)")
     fit.add_argument("--dropout", type=float,
-                     help="dropout rate in T-NAF's transformer (tnaf; default 0.05 below "
-                          "5,000 training rows, where it pays, and 0 from there on; see "
-                          "the README)")
+                     help="dropout rate in T-NAF's transformer (tnaf; default 0.05 on small "
+                          "data sets, where it pays, and 0 from tfp_tnaf.models.LARGE_DATA "
+                          "training rows on; see the README)")
 
 
 def _add_budget_and_recipe(fit) -> None:

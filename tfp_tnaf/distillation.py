@@ -62,6 +62,10 @@ RECIPE = Recipe(learning_rate=3e-3, global_clipnorm=1.0)
 
 KwargsFn = Callable[[tf.Tensor], dict]
 
+# The forward-KL pool's stream of teacher samples (`_teacher_samples`): apart
+# from the warm start's (stream 0) and the estimates' seeds.
+_POOL_STREAM = 2**30
+
 # `tfb.Invert(...)` builds `_Invert` (as `tfb.Chain` builds `_Chain`) when the inner
 # bijector is not a CompositeTensor, so `isinstance(b, tfb.Invert)` misses it.
 
@@ -245,11 +249,14 @@ def _batches(batch_size: int, context, pool) -> Callable:
 
 
 def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwargs,
+                     stream: int = 0, deadline: float | None = None,
                      batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray | None]:
     """`num_samples` samples of the teacher (and the context rows they were drawn
-    for); rows holding a non-finite value are dropped."""
+    for), fewer if the `perf_counter` `deadline` passes (one batch at least);
+    rows holding a non-finite value are dropped. Each `stream` of a seed draws
+    its own samples (stateless seeds `[seed, stream + i]`)."""
     rows = None if context is None else np.asarray(context)[
-        np.random.default_rng(seed).integers(0, len(context), num_samples)]
+        np.random.default_rng([seed, stream]).integers(0, len(context), num_samples)]
     kwargs = teacher_kwargs or (None if context is None else conditional_kwargs(teacher))
 
     @tf.function(reduce_retracing=True)
@@ -257,14 +264,18 @@ def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwar
         extra = {} if c is None else {"bijector_kwargs": kwargs(c)}
         return teacher.sample(n, seed=s, **extra)
 
-    samples = np.concatenate([
-        draw(min(batch_size, num_samples - i), tf.constant([seed, i]),
-             None if rows is None else tf.constant(rows[i:i + batch_size], teacher.dtype))
-        .numpy() for i in range(0, num_samples, batch_size)])
+    samples = []
+    for i in range(0, num_samples, batch_size):
+        if samples and deadline is not None and time.perf_counter() >= deadline:
+            break
+        samples.append(draw(min(batch_size, num_samples - i), tf.constant([seed, stream + i]),
+                            None if rows is None else
+                            tf.constant(rows[i:i + batch_size], teacher.dtype)).numpy())
+    samples = np.concatenate(samples)
     finite = np.isfinite(samples).all(axis=-1)
     if not finite.any():
         raise ValueError("The teacher drew no finite sample to distil from.")
-    return samples[finite], None if rows is None else rows[finite]
+    return samples[finite], None if rows is None else rows[:len(samples)][finite]
 
 
 def _warm_start(teacher, student, steps: int, num_samples: int, batch_size: int, seed: int,
@@ -341,7 +352,8 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
       forward_kl_weight: lambda of a forward-KL term in every step (0: none):
         the loss is `KL(q || p) + lambda E_{y ~ p}[-log q(y)]`, the second
         term on a pool of `forward_kl_samples` teacher samples drawn once
-        (their sequential sampling counts in `max_time`). It covers the
+        (their sequential sampling counts in `max_time`; fewer are drawn if
+        it runs out). It covers the
         teacher's mass, which held-out log-likelihood rewards, and which the
         reverse KL, mode-seeking, can drop. Each step then also evaluates
         the student's density, which is sequential for an `Invert(...)`
@@ -355,7 +367,10 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
       A `DistillResult` (steps, seconds, history of the KL estimate, ...).
 
     Raises:
-      ValueError: without `steps` or `max_time`, or if `student` has no variables.
+      ValueError: without `steps` or `max_time`; if `student` has no variables;
+        on a `forward_kl_weight` that is not a finite number >= 0 or a
+        `forward_kl_samples` that is not a positive integer; if the teacher
+        draws no finite sample for the warm start or the pool.
     """
     _check_budget(steps, max_time)
     forward_kl_weight = checks.non_negative(forward_kl_weight, "forward_kl_weight")
@@ -369,8 +384,9 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
             teacher_kwargs, student_kwargs, Recipe().optimizer(),  # maximum likelihood's
             None if max_time is None else start + max_time)
         result.warm_start_seconds = time.perf_counter() - start
-    pool = _teacher_samples(teacher, forward_kl_samples, seed + 1, context,
-                            teacher_kwargs) if forward_kl_weight else None
+    deadline = None if max_time is None else start + max_time
+    pool = _teacher_samples(teacher, forward_kl_samples, seed, context, teacher_kwargs,
+                            _POOL_STREAM, deadline) if forward_kl_weight else None
     step = _reverse_kl_step(teacher, student, optimizer or RECIPE.optimizer(),
                             batch_size, teacher_kwargs, student_kwargs, forward_kl_weight)
     _run_steps(step, result, start, steps, max_time, _batches(batch_size, context, pool),

@@ -107,7 +107,8 @@ class FlowEntry:
 # paid on `digits` (1,347 rows: +2.3 nats) and MINIBOONE (2,956: +1.1 and
 # +1.6) and cost on siggraph (7,800: with three seeds of three), BSDS300 cut to
 # 10,000 patches (-3.7) and BSDS300 (100,000: -1.6 and -1.25); on moons
-# (10,000) it was level (+0.006 over four seeds, within noise).
+# (10,000) it was level (-0.006 on average over four seeds, within noise).
+# benchmarks/results/equal-time-cpu-2026-12-07/results.md has the table.
 LARGE_DATA = 5_000
 
 
@@ -160,6 +161,16 @@ def _entry(name: str) -> FlowEntry:
     return FLOWS[name]
 
 
+def _checked_entry(name: str, options: dict[str, Any]) -> FlowEntry:
+    """`FLOWS[name]`; ValueError on an unknown name or an option it does not take."""
+    entry = _entry(name)
+    unknown = sorted(set(options) - set(entry.option_names()) - {"num_flows"})
+    if unknown:
+        raise ValueError(f"Flow {name!r} takes no `{unknown[0]}`; its options are "
+                         f"{', '.join(entry.option_names())}.")
+    return entry
+
+
 def make_flow(name: str, event_size: int, num_flows: int | None = None,
               conditional_event_size: int | None = None, dtype: Any = tf.float32,
               num_examples: int | None = None, **options: Any) -> tfb.Chain:
@@ -185,11 +196,7 @@ def make_flow(name: str, event_size: int, num_flows: int | None = None,
         option the flow does not take (the message lists those it does), or a
         `num_examples` that is not a positive integer.
     """
-    entry = _entry(name)
-    unknown = sorted(set(options) - set(entry.option_names()))
-    if unknown:
-        raise ValueError(f"Flow {name!r} takes no `{unknown[0]}`; its options are "
-                         f"{', '.join(entry.option_names())}.")
+    entry = _checked_entry(name, options)
     if conditional_event_size is not None and not entry.conditional:
         raise ValueError(f"Flow {name!r} takes no `conditional_event_size`.")
     options = {**entry.defaults(num_examples), "dtype": dtype, **options}
@@ -210,9 +217,10 @@ def resolved_options(name: str, num_examples: int | None = None,
     default changes (run folders record them).
 
     Raises:
-      ValueError: on an unknown name or a bad `num_examples`.
+      ValueError: on an unknown name, an option the flow does not take, or a
+        bad `num_examples`.
     """
-    entry = _entry(name)
+    entry = _checked_entry(name, options)
     plain = (bool, int, float, str, type(None))
     defaults = {p.name: p.default for p in inspect.signature(entry.build).parameters.values()
                 if p.name not in _COMMON and isinstance(p.default, plain)}

@@ -324,10 +324,17 @@ _OUTPUTS = ("checkpoint", "metrics.json", "density.png", "marginals.png", "pairs
 def _prepare_folder(out: str, saved: dict, restart: bool, echo) -> None:
     """Keeps an unfinished run of the same configuration (to resume); otherwise
     clears the folder's outputs. An unfinished run of another configuration is
-    an error unless `restart`."""
+    an error unless `restart`. The same command run before a default changed
+    (its `architecture` alone differs) resumes the flow it built: `saved`
+    takes that architecture."""
     unfinished = tf.io.gfile.exists(os.path.join(out, RESUME))
     if unfinished and not restart:
-        differ = _differences(os.path.join(out, "config.json"), saved)
+        path = os.path.join(out, "config.json")
+        differ = _differences(path, saved)
+        if differ == ["architecture"]:
+            with open(path) as f:
+                saved["architecture"] = _architecture(json.load(f))
+            differ = []
         if not differ:
             echo(f"{out} holds an unfinished run of this configuration: resuming it")
             return

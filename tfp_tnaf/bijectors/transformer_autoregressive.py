@@ -100,11 +100,10 @@ class TransformerAutoregressive(MonotoneAutoregressive):
       hypernetwork_units: hidden width of each `"mlp"` hypernetwork (208).
       dropout: dropout rate inside the transformer, on in training only
         (`FlowModel.fit` calls the model with `training=True`): 0.05 (`PAPER`
-        keeps 0). At equal wall-clock, in `make_flow`'s two layers, it gained
-        1.1 nats on MINIBOONE (2,956 training rows) and cost 2.1 on BSDS300
-        (100k patches; `benchmarks.equal_time`); pass 0 for data sets large
-        enough not to overfit (`make_flow("tnaf", D, num_examples=N)` does
-        from `tfp_tnaf.models.LARGE_DATA` rows on).
+        keeps 0). It pays on small data sets and costs on large ones; pass 0
+        for data sets large enough not to overfit, as `make_flow("tnaf", D,
+        num_examples=N)` does from `tfp_tnaf.models.LARGE_DATA` rows on (the
+        measurements are beside it).
       linear_slope: slope of the transform's positive linear term (the DSF's)
         or floor on it (the network's skip): keeps the inverse well
         conditioned far from the data.
