@@ -147,6 +147,7 @@ def _add_budget_and_recipe(fit) -> None:
 
 def _add_distill(sub) -> None:
     """The `distill` command and its arguments."""
+    from tfp_tnaf import distillation
     from tfp_tnaf.models import FLOW_NAMES
     from tfp_tnaf.transforms import TRANSFORMS
 
@@ -175,11 +176,13 @@ def _add_distill(sub) -> None:
                               "a large value such as 1e9 leaves them unclipped)")
     distill.add_argument("--warm-start-steps", type=int, default=0,
                          help="forward-KL steps on teacher samples first (default none)")
-    distill.add_argument("--warm-start-samples", type=int, default=2000)
+    distill.add_argument("--warm-start-samples", type=int,
+                         default=distillation.WARM_START_SAMPLES)
     distill.add_argument("--forward-kl-weight", type=float, default=0.0,
                          help="weight of a forward-KL term in every step, on teacher samples "
                               "(default 0: the reverse KL alone; see the README)")
-    distill.add_argument("--forward-kl-samples", type=int, default=20_000,
+    distill.add_argument("--forward-kl-samples", type=int,
+                         default=distillation.FORWARD_KL_SAMPLES,
                          help="teacher samples the forward-KL term draws from")
     distill.add_argument("--seed", type=int, default=0)
     distill.add_argument("--samples", type=int, default=2000, help="samples for the plots")

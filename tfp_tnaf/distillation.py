@@ -62,6 +62,10 @@ RECIPE = Recipe(learning_rate=3e-3, global_clipnorm=1.0)
 
 KwargsFn = Callable[[tf.Tensor], dict]
 
+# Teacher samples drawn by default for the warm start and the forward-KL term's pool.
+WARM_START_SAMPLES = 2000
+FORWARD_KL_SAMPLES = 20_000
+
 # The forward-KL pool's stream of teacher samples (`_teacher_samples`): apart
 # from the warm start's (stream 0) and the estimates' seeds.
 _POOL_STREAM = 2**30
@@ -157,16 +161,19 @@ def log_ratio(teacher: tfd.Distribution, student: tfd.Distribution, num_samples:
     Returns:
       `[num_samples]` log-ratios.
     """
-    student_extra, teacher_extra = {}, {}
     if context is not None:
         context = tf.convert_to_tensor(context, student.dtype)
-        student_extra = {"bijector_kwargs": (student_kwargs or conditional_kwargs(student))(
-            context)}
-        teacher_extra = {"bijector_kwargs": (teacher_kwargs or conditional_kwargs(teacher))(
-            context)}
-    y, log_q = student.experimental_sample_and_log_prob(num_samples, seed=seed,
-                                                        **student_extra)
-    return log_q - teacher.log_prob(y, **teacher_extra)
+    y, log_q = student.experimental_sample_and_log_prob(
+        num_samples, seed=seed, **_conditioned(student, student_kwargs, context))
+    return log_q - teacher.log_prob(y, **_conditioned(teacher, teacher_kwargs, context))
+
+
+def _conditioned(distribution, kwargs: KwargsFn | None, context) -> dict:
+    """The keyword arguments that condition `distribution` on a `context` batch
+    (`kwargs`, default `conditional_kwargs(distribution)`); none without one."""
+    if context is None:
+        return {}
+    return {"bijector_kwargs": (kwargs or conditional_kwargs(distribution))(context)}
 
 
 def kl_estimate(teacher: tfd.Distribution, student: tfd.Distribution, num_samples: int,
@@ -213,9 +220,8 @@ def _reverse_kl_step(teacher, student, optimizer, batch_size: int, teacher_kwarg
                                                teacher_kwargs, student_kwargs))
             loss = reverse
             if pool is not None:
-                extra = {} if pool_context is None else {"bijector_kwargs": (
-                    student_kwargs or conditional_kwargs(student))(pool_context)}
-                loss += forward_kl_weight * -tf.reduce_mean(student.log_prob(pool, **extra))
+                loss += forward_kl_weight * -tf.reduce_mean(student.log_prob(
+                    pool, **_conditioned(student, student_kwargs, pool_context)))
         gradients = tape.gradient(loss, variables)
         gradients = [tf.zeros_like(v) if g is None else g
                      for g, v in zip(gradients, variables, strict=True)]
@@ -257,12 +263,10 @@ def _teacher_samples(teacher, num_samples: int, seed: int, context, teacher_kwar
     its own samples (stateless seeds `[seed, stream + i]`)."""
     rows = None if context is None else np.asarray(context)[
         np.random.default_rng([seed, stream]).integers(0, len(context), num_samples)]
-    kwargs = teacher_kwargs or (None if context is None else conditional_kwargs(teacher))
 
     @tf.function(reduce_retracing=True)
     def draw(n, s, c):
-        extra = {} if c is None else {"bijector_kwargs": kwargs(c)}
-        return teacher.sample(n, seed=s, **extra)
+        return teacher.sample(n, seed=s, **_conditioned(teacher, teacher_kwargs, c))
 
     samples = []
     for i in range(0, num_samples, batch_size):
@@ -310,8 +314,9 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
             steps: int | None = None, max_time: float | None = None, batch_size: int = 256,
             context: np.ndarray | None = None,
             optimizer: tf_keras.optimizers.Optimizer | None = None,
-            warm_start_steps: int = 0, warm_start_samples: int = 2000,
-            forward_kl_weight: float = 0.0, forward_kl_samples: int = 20_000, seed: int = 0,
+            warm_start_steps: int = 0, warm_start_samples: int = WARM_START_SAMPLES,
+            forward_kl_weight: float = 0.0, forward_kl_samples: int = FORWARD_KL_SAMPLES,
+            seed: int = 0,
             record_every: int = 50, teacher_kwargs: KwargsFn | None = None,
             student_kwargs: KwargsFn | None = None) -> DistillResult:
     """Trains `student` to match `teacher` by the reverse KL, on the student's own samples.
@@ -378,13 +383,13 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
     if context is not None:
         context = np.asarray(context, student.dtype.as_numpy_dtype)
     start, result = time.perf_counter(), DistillResult()
+    deadline = None if max_time is None else start + max_time
     if warm_start_steps:
         result.warm_start_steps = _warm_start(
             teacher, student, warm_start_steps, warm_start_samples, batch_size, seed, context,
             teacher_kwargs, student_kwargs, Recipe().optimizer(),  # maximum likelihood's
-            None if max_time is None else start + max_time)
+            deadline)
         result.warm_start_seconds = time.perf_counter() - start
-    deadline = None if max_time is None else start + max_time
     pool = _teacher_samples(teacher, forward_kl_samples, seed, context, teacher_kwargs,
                             _POOL_STREAM, deadline) if forward_kl_weight else None
     step = _reverse_kl_step(teacher, student, optimizer or RECIPE.optimizer(),

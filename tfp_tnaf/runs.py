@@ -541,9 +541,9 @@ class DistillConfig:
     learning_rate: float | None = None
     global_clipnorm: float | None = None
     warm_start_steps: int = 0
-    warm_start_samples: int = 2000
+    warm_start_samples: int = distillation.WARM_START_SAMPLES
     forward_kl_weight: float = 0.0
-    forward_kl_samples: int = 20_000
+    forward_kl_samples: int = distillation.FORWARD_KL_SAMPLES
     seed: int = 0
     kl_samples: int = 10_000
     samples: int = 2000
