@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tfp_tnaf"
 # Each part of the package and its layer: a module may import only parts of a
 # lower layer (or, inside a sub-package, its siblings).
 LAYERS = {
-    "checks": 0, "numerics": 0, "files": 0, "logs": 0,
+    "checks": 0, "numerics": 0, "fused": 0, "files": 0, "logs": 0,
     "roots": 1,
     "transforms": 2,
     "nn": 3,

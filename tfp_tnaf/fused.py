@@ -1,0 +1,104 @@
+"""Elementwise chains fused into one XLA kernel each, with their gradients written out.
+
+A small transformer spends most of its time on CPU not in matmuls but in the
+chains of elementwise ops between them (a layer normalisation is eight
+TensorFlow kernels forward and more backward, each a pass over memory). XLA
+fuses such a chain into one loop, but compiling a whole train step with XLA
+is slower on CPU (its matmuls are). So each chain here is a
+`tf.custom_gradient` whose forward and backward are separate XLA-compiled
+functions: one fused kernel each way, called from graphs whose matmuls stay
+TensorFlow's. Called inside a `jit_compile=True` function they are simply
+part of its program.
+
+The backward passes are written out (not autodiff of the forward), so they
+need no recomputation; they are checked against autodiff of the plain
+formulas in the tests. Gradients are first order: nothing in the package
+differentiates these twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+__all__ = ["gelu", "layer_norm"]
+
+_compiled = dict(jit_compile=True, reduce_retracing=True)
+
+
+def _rows(t: tf.Tensor) -> tf.Tensor:
+    """`t` as a matrix `[rows, last axis]`."""
+    return tf.reshape(t, [-1, tf.shape(t)[-1]])
+
+
+@tf.function(**_compiled)
+def _layer_norm_forward(x, gamma, beta, epsilon):
+    centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+    inverse_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+                                + epsilon)
+    normalised = centred * inverse_std
+    return normalised * gamma + beta, normalised, inverse_std
+
+
+@tf.function(**_compiled)
+def _layer_norm_backward(dy, normalised, inverse_std, gamma):
+    scaled = dy * gamma
+    dx = inverse_std * (scaled - tf.reduce_mean(scaled, axis=-1, keepdims=True)
+                        - normalised * tf.reduce_mean(scaled * normalised, axis=-1,
+                                                      keepdims=True))
+    rows = _rows(dy)
+    return dx, tf.reduce_sum(rows * _rows(normalised), axis=0), tf.reduce_sum(rows, axis=0)
+
+
+def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
+               epsilon: float = 1e-5) -> tf.Tensor:
+    """Layer normalisation over the last axis:
+    `(x - mean) / sqrt(variance + epsilon) * gamma + beta`.
+
+    Args:
+      x: `[..., E]`.
+      gamma, beta: `[E]`, the scale and offset (variables or tensors).
+      epsilon: added to the variance.
+    """
+    @tf.custom_gradient
+    def normalise(x, gamma, beta):
+        y, normalised, inverse_std = _layer_norm_forward(
+            x, gamma, beta, tf.constant(epsilon, x.dtype))
+
+        def gradient(dy):
+            return _layer_norm_backward(dy, normalised, inverse_std, gamma)
+
+        return y, gradient
+
+    # Variables are read here, outside the custom gradient: their reads take
+    # the gradients it returns.
+    return normalise(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
+
+
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@tf.function(**_compiled)
+def _gelu_forward(z, bias):
+    x = z + bias
+    return x * 0.5 * tf.math.erfc(-_SQRT_HALF * x), x
+
+
+@tf.function(**_compiled)
+def _gelu_backward(dy, x):
+    derivative = 0.5 * tf.math.erfc(-_SQRT_HALF * x) + x * _INV_SQRT_2PI * tf.exp(-0.5 * x * x)
+    dx = dy * derivative
+    return dx, tf.reduce_sum(_rows(dx), axis=0)
+
+
+def gelu(z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """`GELU(z + bias)`, the exact GELU `x Phi(x)` (as `tf.nn.gelu`), of a
+    layer's pre-activation `z` `[..., units]` and its bias `[units]`."""
+    @tf.custom_gradient
+    def activate(z, bias):
+        y, x = _gelu_forward(z, bias)
+        return y, lambda dy: _gelu_backward(dy, x)
+
+    return activate(z, tf.convert_to_tensor(bias))
