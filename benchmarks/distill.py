@@ -64,6 +64,9 @@ STUDENTS = {
     # Twice the layers and width of the default Invert(NAF).
     "naf-large": ("Invert(NAF) 4 x (128, 128), 32 units", "naf",
                   dict(num_flows=4, hidden_units=(128, 128), transform_units=32), False),
+    # Twice the layers, twice the sigmoids, the default MADE.
+    "naf-deep": ("Invert(NAF) 4 x (64, 64), 32 units", "naf",
+                 dict(num_flows=4, transform_units=32), False),
     # The teacher's own architecture, inverted: one transformer pass to sample.
     "tnaf": ("Invert(T-NAF)", "tnaf", {}, False),
     "tnaf+warm": ("Invert(T-NAF), warm start", "tnaf", {}, True),
