@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_tnaf import fused
 from tfp_tnaf.models import count_parameters, make_flow
 
 __all__ = ["count_parameters", "flops", "forward_flops_per_point", "markdown_table", "maf",
@@ -54,10 +55,13 @@ def train_step_fn(distribution: tfd.Distribution, batch: tf.Tensor,
 
 def flops(fn: Callable, *input_specs: tf.TensorSpec) -> float:
     """Floating-point operations of one call of `fn`, from the traced graph's cost model
-    (TensorFlow's profiler: matmuls counted as 2 m n k, elementwise ops as one per value)."""
+    (TensorFlow's profiler: matmuls counted as 2 m n k, elementwise ops as one per value).
+    Traced with `tfp_tnaf.fused.plain()`: the profiler sees no ops inside compiled
+    functions, so the fused kernels are counted as the ops they fuse."""
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    graph = tf.function(fn).get_concrete_function(*input_specs).graph
+    with fused.plain():
+        graph = tf.function(fn).get_concrete_function(*input_specs).graph
     options = option_builder.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return float(model_analyzer.profile(graph, options=options).total_float_ops)

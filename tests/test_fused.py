@@ -66,3 +66,22 @@ def test_variables_passed_to_a_fused_kernel_receive_its_gradients():
     want = tape.gradient(loss, [gamma, beta])
     np.testing.assert_allclose(d_gamma.numpy(), want[0].numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(d_beta.numpy(), want[1].numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_plain_traces_the_kernels_as_ordinary_ops_of_the_same_function():
+    x = tf.constant(np.random.default_rng(1).normal(size=(6, 8)), tf.float32)
+    gamma, beta = tf.fill([8], 1.5), tf.fill([8], 0.25)
+
+    def both(x):
+        return fused.gelu(fused.layer_norm(x, gamma, beta), beta)
+
+    def calls(graph):
+        return {op.type for op in graph.get_operations()} & {"PartitionedCall",
+                                                              "StatefulPartitionedCall"}
+
+    assert calls(tf.function(both).get_concrete_function(x).graph)
+    with fused.plain():
+        graph = tf.function(both).get_concrete_function(x).graph
+        plain_values = both(x)
+    assert not calls(graph)
+    np.testing.assert_allclose(plain_values.numpy(), both(x).numpy(), rtol=1e-6, atol=1e-6)

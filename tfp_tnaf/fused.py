@@ -18,13 +18,28 @@ differentiates these twice.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import tensorflow as tf
 
-__all__ = ["gelu", "layer_norm"]
+__all__ = ["gelu", "layer_norm", "plain"]
 
 _compiled = dict(jit_compile=True, reduce_retracing=True)
+_state = {"plain": False}
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """Within it, the kernels are traced as ordinary TensorFlow ops (the same
+    functions, autodiff gradients): for TensorFlow's profiler, which counts
+    no FLOPs inside compiled functions, or where XLA is not available."""
+    before, _state["plain"] = _state["plain"], True
+    try:
+        yield
+    finally:
+        _state["plain"] = before
 
 
 def _rows(t: tf.Tensor) -> tf.Tensor:
@@ -61,6 +76,10 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
       gamma, beta: `[E]`, the scale and offset (variables or tensors).
       epsilon: added to the variance.
     """
+    if _state["plain"]:
+        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+        return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+
     @tf.custom_gradient
     def normalise(x, gamma, beta):
         y, normalised, inverse_std = _layer_norm_forward(
@@ -96,6 +115,10 @@ def _gelu_backward(dy, x):
 def gelu(z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     """`GELU(z + bias)`, the exact GELU `x Phi(x)` (as `tf.nn.gelu`), of a
     layer's pre-activation `z` `[..., units]` and its bias `[units]`."""
+    if _state["plain"]:
+        x = z + bias
+        return x * 0.5 * tf.math.erfc(-_SQRT_HALF * x)
+
     @tf.custom_gradient
     def activate(z, bias):
         y, x = _gelu_forward(z, bias)
