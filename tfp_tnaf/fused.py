@@ -22,6 +22,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["gelu", "layer_norm", "plain"]
@@ -95,29 +96,33 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
     return normalise(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
 
 
-_SQRT_HALF = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# `tf.nn.gelu`'s 1/sqrt(2), which it rounds to float32 in every dtype: the
+# kernel computes the same function as Keras' GELU (in float64 too).
+_SQRT_HALF = float(np.float32(1.0 / math.sqrt(2.0)))
 
 
 @tf.function(**_compiled)
 def _gelu_forward(z, bias):
     x = z + bias
-    return x * 0.5 * tf.math.erfc(-_SQRT_HALF * x), x
+    return 0.5 * x * tf.math.erfc(-_SQRT_HALF * x), x
 
 
 @tf.function(**_compiled)
 def _gelu_backward(dy, x):
-    derivative = 0.5 * tf.math.erfc(-_SQRT_HALF * x) + x * _INV_SQRT_2PI * tf.exp(-0.5 * x * x)
+    # d/dx of 0.5 x erfc(-c x): 0.5 erfc(-c x) + x c exp(-c^2 x^2) / sqrt(pi).
+    derivative = (0.5 * tf.math.erfc(-_SQRT_HALF * x)
+                  + x * (_SQRT_HALF / math.sqrt(math.pi)) * tf.exp(-tf.square(_SQRT_HALF * x)))
     dx = dy * derivative
     return dx, tf.reduce_sum(_rows(dx), axis=0)
 
 
 def gelu(z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
-    """`GELU(z + bias)`, the exact GELU `x Phi(x)` (as `tf.nn.gelu`), of a
-    layer's pre-activation `z` `[..., units]` and its bias `[units]`."""
+    """`GELU(z + bias)` of a layer's pre-activation `z` `[..., units]` and its
+    bias `[units]`: the exact GELU `x Phi(x) = 0.5 x erfc(-x / sqrt(2))`, as
+    `tf.nn.gelu` computes it (the same numbers, to rounding)."""
     if _state["plain"]:
         x = z + bias
-        return x * 0.5 * tf.math.erfc(-_SQRT_HALF * x)
+        return 0.5 * x * tf.math.erfc(-_SQRT_HALF * x)
 
     @tf.custom_gradient
     def activate(z, bias):
