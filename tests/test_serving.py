@@ -131,6 +131,18 @@ def test_exported_flows_serve_identical_results_without_tfp(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count(" ok") == len(CASES)
     assert "modules: []" in result.stdout
+    # T-NAF's fused kernels are exported as plain ops: nothing for XLA to compile.
+    assert not _compiled_functions(tmp_path / "tnaf")
+
+
+def _compiled_functions(export_dir) -> list[str]:
+    """Names of the functions of a SavedModel that XLA must compile."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    return [f.signature.name for graph in proto.meta_graphs
+            for f in graph.graph_def.library.function if f.attr["_XlaMustCompile"].b]
 
 
 def test_exported_flow_rejects_non_vector_events():

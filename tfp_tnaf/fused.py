@@ -12,8 +12,12 @@ part of its program.
 
 The backward passes are written out (not autodiff of the forward), so they
 need no recomputation; they are checked against autodiff of the plain
-formulas in the tests. Gradients are first order: nothing in the package
-differentiates these twice.
+formulas in the tests. (They are differentiable in turn, but nothing in the
+package differentiates twice.) XLA compiles each kernel once per input
+shape: a new batch size costs a compile, then runs from the cache. So the
+kernels run only in graphs (`tf.function`, Keras); executing eagerly, where
+a call is made once, and in graphs exported to serve (`tfp_tnaf.serving`),
+the same functions run as the plain ops (see `plain`).
 """
 
 from __future__ import annotations
@@ -35,12 +39,20 @@ _state = {"plain": False}
 def plain() -> Iterator[None]:
     """Within it, the kernels are traced as ordinary TensorFlow ops (the same
     functions, autodiff gradients): for TensorFlow's profiler, which counts
-    no FLOPs inside compiled functions, or where XLA is not available."""
+    no FLOPs inside compiled functions, for graphs exported to serve, or
+    where XLA is not available. It acts when a function is traced: a
+    `tf.function` traced before keeps its graph. Process-wide, not per thread."""
     before, _state["plain"] = _state["plain"], True
     try:
         yield
     finally:
         _state["plain"] = before
+
+
+def _plain() -> bool:
+    """Whether to run the plain ops: inside `plain()`, and when executing
+    eagerly (each new shape would cost a compile, for one call)."""
+    return _state["plain"] or tf.executing_eagerly()
 
 
 def _rows(t: tf.Tensor) -> tf.Tensor:
@@ -77,7 +89,7 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
       gamma, beta: `[E]`, the scale and offset (variables or tensors).
       epsilon: added to the variance.
     """
-    if _state["plain"]:
+    if _plain():
         mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
         return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
 
@@ -120,7 +132,7 @@ def gelu(z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     """`GELU(z + bias)` of a layer's pre-activation `z` `[..., units]` and its
     bias `[units]`: the exact GELU `x Phi(x) = 0.5 x erfc(-x / sqrt(2))`, as
     `tf.nn.gelu` computes it (the same numbers, to rounding)."""
-    if _state["plain"]:
+    if _plain():
         x = z + bias
         return 0.5 * x * tf.math.erfc(-_SQRT_HALF * x)
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_tnaf import fused
 from tfp_tnaf.training import single_bijector_kwargs
 
 __all__ = ["ExportedFlow", "export_saved_model"]
@@ -97,8 +98,12 @@ def export_saved_model(distribution: tfd.Distribution, export_dir: str | os.Path
                        conditional_event_size: int | None = None,
                        conditional_kwargs: Callable[[tf.Tensor], dict] | None = None) -> str:
     """Writes `distribution` as a SavedModel with `log_prob` and `sample`
-    functions and serving signatures (see `ExportedFlow`); returns the folder."""
+    functions and serving signatures (see `ExportedFlow`); returns the folder.
+
+    The graph is traced with `fused.plain()`: ordinary TensorFlow ops, so
+    serving needs no XLA and compiles nothing per request batch size."""
     module = ExportedFlow(distribution, conditional_event_size, conditional_kwargs)
     export_dir = os.fspath(export_dir)
-    tf.saved_model.save(module, export_dir, signatures=module.serving_signatures())
+    with fused.plain():
+        tf.saved_model.save(module, export_dir, signatures=module.serving_signatures())
     return export_dir

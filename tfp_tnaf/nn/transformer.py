@@ -8,7 +8,6 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_tnaf import checks, fused
-from tfp_tnaf.numerics import shared_matvec
 
 __all__ = ["AutoregressiveTransformer"]
 
@@ -187,7 +186,9 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         hidden = block["mlp_in"]
         if hidden.activation is tf_keras.activations.gelu:
             # The layer's product, then its bias and GELU as one fused kernel.
-            h = fused.gelu(shared_matvec(tf.transpose(hidden.kernel), a), hidden.bias)
+            rows = tf.matmul(tf.reshape(a, [-1, self.embedding_units]), hidden.kernel)
+            h = fused.gelu(tf.reshape(rows, tf.concat([tf.shape(a)[:-1], [hidden.units]], 0)),
+                           hidden.bias)
         else:
             h = hidden(a)
         return t + self._drop(block["mlp_out"](h))
