@@ -60,13 +60,17 @@ def _rows(t: tf.Tensor) -> tf.Tensor:
     return tf.reshape(t, [-1, tf.shape(t)[-1]])
 
 
-@tf.function(**_compiled)
-def _layer_norm_forward(x, gamma, beta, epsilon):
+def _layer_norm_values(x, gamma, beta, epsilon):
+    """The normalisation and what its gradient needs: the plain ops, and the
+    compiled forward (`_layer_norm_forward`)."""
     centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
     inverse_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
                                 + epsilon)
     normalised = centred * inverse_std
     return normalised * gamma + beta, normalised, inverse_std
+
+
+_layer_norm_forward = tf.function(_layer_norm_values, **_compiled)
 
 
 @tf.function(**_compiled)
@@ -90,8 +94,7 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
       epsilon: added to the variance.
     """
     if _plain():
-        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+        return _layer_norm_values(x, gamma, beta, tf.constant(epsilon, x.dtype))[0]
 
     @tf.custom_gradient
     def normalise(x, gamma, beta):
@@ -113,10 +116,14 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
 _SQRT_HALF = float(np.float32(1.0 / math.sqrt(2.0)))
 
 
-@tf.function(**_compiled)
-def _gelu_forward(z, bias):
+def _gelu_values(z, bias):
+    """`(GELU(x), x)` of `x = z + bias`: the plain ops, and the compiled forward
+    (`_gelu_forward`)."""
     x = z + bias
     return 0.5 * x * tf.math.erfc(-_SQRT_HALF * x), x
+
+
+_gelu_forward = tf.function(_gelu_values, **_compiled)
 
 
 @tf.function(**_compiled)
@@ -133,8 +140,7 @@ def gelu(z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     bias `[units]`: the exact GELU `x Phi(x) = 0.5 x erfc(-x / sqrt(2))`, as
     `tf.nn.gelu` computes it (the same numbers, to rounding)."""
     if _plain():
-        x = z + bias
-        return 0.5 * x * tf.math.erfc(-_SQRT_HALF * x)
+        return _gelu_values(z, bias)[0]
 
     @tf.custom_gradient
     def activate(z, bias):
