@@ -9,7 +9,10 @@ VARIANT from the same teacher for SECONDS, each from the same initial weights:
 
 - `rkl`: the reverse KL alone, `tfp_tnaf.distillation.RECIPE`'s step;
 - `warm:N`: N forward-KL warm-start steps first (5,000 teacher samples);
-- `mix:L`: every step minimises `KL(q || p) + L * mean(-log q(pool batch))`.
+- `mix:L`: every step minimises `KL(q || p) + L * mean(-log q(pool batch))`;
+- `mix:L:key=N,...`: the same with other integer `make_flow` options of the
+  student, e.g. `mix:3:num_flows=4,transform_units=32` (added later, for the
+  deeper student of the results' last section).
 
 Prints the student's test log-likelihood and KL estimate per variant. The
 `mix` loop is what `distill(..., forward_kl_weight=L)` now does.
@@ -64,7 +67,9 @@ def main(dataset: str, seed: int, seconds: float, variants: list[str]) -> None:
     for variant in variants:
         tf_keras.utils.set_random_seed(seed)
         kind, *value = variant.split(":")
-        student = make_distribution(tfb.Invert(make_flow("naf", d)), d)
+        options = {k: int(v) for k, v in (kv.split("=") for kv in value[1].split(","))
+                   } if len(value) > 1 else {}
+        student = make_distribution(tfb.Invert(make_flow("naf", d, **options)), d)
         start = time.perf_counter()
         if kind == "mix":
             steps = mixed(teacher, student, pool, float(value[0]), seconds, seed)
