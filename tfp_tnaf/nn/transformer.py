@@ -171,9 +171,16 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
                            axis=-1)
         bias = tf.concat([layers[0].bias * scale] + [layer.bias for layer in layers[1:]],
                          axis=-1)
-        flat = tf.matmul(tf.reshape(a, [-1, tf.shape(a)[-1]]), kernel) + bias
-        shape = tf.concat([tf.shape(a)[:-1], tf.shape(kernel)[-1:]], 0)
-        return tf.split(tf.reshape(flat, shape), len(layers), axis=-1)
+        return tf.split(self._product(a, kernel, bias), len(layers), axis=-1)
+
+    @staticmethod
+    def _product(a, kernel, bias=None):
+        """`a @ kernel (+ bias)` for `a` of shape `[..., n]`, as one 2-D matmul of
+        its rows (a Dense layer's product without its call)."""
+        flat = tf.matmul(tf.reshape(a, [-1, tf.shape(a)[-1]]), kernel)
+        if bias is not None:
+            flat += bias
+        return tf.reshape(flat, tf.concat([tf.shape(a)[:-1], tf.shape(kernel)[-1:]], 0))
 
     @staticmethod
     def _norm(layer, t):
@@ -186,9 +193,7 @@ class AutoregressiveTransformer(tf_keras.layers.Layer):
         hidden = block["mlp_in"]
         if hidden.activation is tf_keras.activations.gelu:
             # The layer's product, then its bias and GELU as one fused kernel.
-            rows = tf.matmul(tf.reshape(a, [-1, self.embedding_units]), hidden.kernel)
-            h = fused.gelu(tf.reshape(rows, tf.concat([tf.shape(a)[:-1], [hidden.units]], 0)),
-                           hidden.bias)
+            h = fused.gelu(self._product(a, hidden.kernel), hidden.bias)
         else:
             h = hidden(a)
         return t + self._drop(block["mlp_out"](h))
