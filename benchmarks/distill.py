@@ -23,7 +23,8 @@ On the 2-D sets a third student measures the forward-KL warm start: the
 default student again, its first `--warm-start-steps` steps maximum
 likelihood on `--warm-start-samples` teacher samples, within the same
 wall-clock (`--students naf,maf+warm` chooses others). `--forward-kl-weight`
-adds `distill`'s forward-KL term to every student's steps.
+adds `distill`'s forward-KL term to every student's steps, `--decay cosine`
+anneals their learning rate to 0 over the budget.
 
 Writes `results.json` after every row and `results.md` at the end.
 """
@@ -47,7 +48,7 @@ from benchmarks.common import markdown_table, time_call
 from benchmarks.run import load_dataset
 from tfp_tnaf.distillation import RECIPE, distill, kl_estimate
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
-from tfp_tnaf.training import BestWeights, FlowModel, TimeBudget, mean_log_prob
+from tfp_tnaf.training import DECAYS, BestWeights, FlowModel, TimeBudget, mean_log_prob
 
 tfb = tfp.bijectors
 
@@ -117,14 +118,16 @@ def distil_student(teacher, splits, student: tuple, seconds: float, args) -> dic
     result = distill(teacher, distribution, max_time=seconds, batch_size=256, seed=args.seed,
                      warm_start_steps=args.warm_start_steps if warm else 0,
                      warm_start_samples=args.warm_start_samples, record_every=100,
-                     forward_kl_weight=args.forward_kl_weight)
+                     forward_kl_weight=args.forward_kl_weight, decay=args.decay)
     if args.forward_kl_weight:
         label += f", forward KL x {args.forward_kl_weight:g}"
+    if args.decay != "constant":
+        label += f", {args.decay} learning rate"
     kl, kl_stderr = kl_estimate(teacher, distribution, 10_000, seed=args.seed + 1)
     start = time.perf_counter()
     test, test_stderr = mean_log_prob(distribution, splits.test)
     return dict(student=label, flow=flow, options=options, warm_start=warm,
-                forward_kl_weight=args.forward_kl_weight,
+                forward_kl_weight=args.forward_kl_weight, decay=args.decay,
                 parameters=count_parameters(distribution), steps=result.steps,
                 skipped_steps=result.skipped_steps, distill_seconds=result.seconds,
                 warm_start_seconds=result.warm_start_seconds,
@@ -191,6 +194,8 @@ def _arguments(argv):
     parser.add_argument("--forward-kl-weight", type=float, default=0.0,
                         help="every student's forward-KL term (`distill`'s "
                              "`forward_kl_weight`; default 0: the reverse KL alone)")
+    parser.add_argument("--decay", choices=DECAYS, default="constant",
+                        help="every student's learning-rate schedule (`distill`'s `decay`)")
     parser.add_argument("--bsds300-train", type=int, default=100_000)
     parser.add_argument("--max-eval", type=int, default=5000,
                         help="validation and test points (the student's test is sequential)")

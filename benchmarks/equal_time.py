@@ -60,8 +60,8 @@ from tfp_tnaf.models import (
     make_flow,
     resolved_options,
 )
-from tfp_tnaf.runs import DECAYS
 from tfp_tnaf.training import (
+    DECAYS,
     STEPS_PER_EXECUTION,
     BestWeights,
     DecayOverBudget,

@@ -31,7 +31,7 @@ def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path,
     output = main(capsys, "distill", "--run", str(teacher), "--out", str(out), "--student",
                   "maf", "--num-flows", "2", "--hidden-units", "16", "--steps", "150",
                   "--samples", "200", "--forward-kl-weight", "0.5", "--forward-kl-samples",
-                  "500")
+                  "500", "--decay", "cosine")
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())
     assert {"config.json", "metrics.json", "checkpoint", "density.png"} <= set(os.listdir(out))
@@ -40,7 +40,8 @@ def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path,
     assert config["distilled_from"] == str(teacher) and config["teacher"]["flow"] == "naf"
     assert (config["distill"]["forward_kl_weight"], config["distill"]["forward_kl_samples"]) == (
         0.5, 500)
-    assert "forward-KL term of weight 0.5" in output
+    assert "forward-KL term of weight 0.5, learning rate cosine" in output
+    assert config["distill"]["decay"] == "cosine"
     # The reverse KL's own step, not the student flow's recipe (MAF's: 1e-3, unclipped).
     assert (config["learning_rate"], config["global_clipnorm"]) == (
         distillation.RECIPE.learning_rate, distillation.RECIPE.global_clipnorm)

@@ -165,6 +165,26 @@ def test_the_forward_kl_term_covers_the_modes_the_reverse_kl_drops():
     assert scales[0.0] < 0.8 and scales[10.0] > 2.5, scales
 
 
+def test_a_cosine_decay_anneals_the_rate_over_the_steps_and_the_seconds():
+    # Before each step the rate is its initial value times (1 + cos(pi p)) / 2,
+    # p the budget's fraction spent: the last of 10 steps runs at p = 0.9; the
+    # last step of a 2-s budget near its end (a step of this student takes
+    # milliseconds); "constant" leaves the rate alone.
+    teacher = gaussian([1.0, -2.0], [0.5, 2.0])
+    rates = {}
+    for decay, budget in (("constant", dict(steps=10)), ("cosine", dict(steps=10)),
+                          ("cosine", dict(max_time=2.0))):
+        tf_keras.utils.set_random_seed(7)
+        optimizer = tf_keras.optimizers.Adam(0.01)
+        result = distill(teacher, iaf(2), batch_size=16, optimizer=optimizer, decay=decay,
+                         **budget)
+        rates[decay, next(iter(budget))] = float(optimizer.learning_rate.numpy())
+        assert result.skipped_steps == 0
+    assert rates["constant", "steps"] == pytest.approx(0.01)
+    assert rates["cosine", "steps"] == pytest.approx(0.01 * 0.5 * (1 + np.cos(0.9 * np.pi)))
+    assert 0 <= rates["cosine", "max_time"] < 1e-3 * 0.01
+
+
 def test_distillation_needs_a_budget_and_a_trainable_student():
     teacher = gaussian([0.0], [1.0])
     with pytest.raises(ValueError, match="budget"):
@@ -176,6 +196,12 @@ def test_distillation_needs_a_budget_and_a_trainable_student():
         distill(teacher, iaf(1), steps=1, forward_kl_weight=1.0, forward_kl_samples=0)
     with pytest.raises(ValueError, match="trainable"):
         distill(teacher, gaussian([0.0], [2.0]), steps=1)
+    with pytest.raises(ValueError, match="`decay` must be one of 'constant', 'cosine'"):
+        distill(teacher, iaf(1), steps=1, decay="linear")
+    schedule = tf_keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.5)
+    with pytest.raises(ValueError, match="learning rate is a number, not a schedule"):
+        distill(teacher, iaf(1), steps=1, decay="cosine",
+                optimizer=tf_keras.optimizers.Adam(schedule))
 
 
 def test_conditional_kwargs_name_the_conditional_layers():

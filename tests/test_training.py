@@ -24,6 +24,7 @@ from tfp_tnaf.training import (
     DecayOverBudget,
     FlowModel,
     TimeBudget,
+    cosine_factor,
     fit_steps,
     load_weights,
     mean_log_prob,
@@ -264,6 +265,14 @@ def test_decay_over_budget_anneals_the_learning_rate_with_the_clock(moons, floor
     rates = [r[1] for r in readings]
     assert rates[0] > 0.9 * 0.01 and np.all(np.diff(rates) <= 1e-9)
     assert rates[-1] < rate(0.5) and min(rates) >= 0.01 * floor * (1 - 1e-6)
+
+
+def test_the_cosine_factor_runs_from_1_to_the_floor_and_stays_there():
+    assert cosine_factor(0.0) == 1.0 and cosine_factor(-3.0) == 1.0
+    assert cosine_factor(0.5) == pytest.approx(0.5)
+    assert cosine_factor(0.5, 0.2) == pytest.approx(0.6)
+    assert cosine_factor(1.0, 0.2) == pytest.approx(0.2) == cosine_factor(7.0, 0.2)
+    assert cosine_factor(0.25) == pytest.approx(0.5 * (1 + np.sqrt(0.5)))
 
 
 def test_decay_over_budget_rejects_bad_arguments():

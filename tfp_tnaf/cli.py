@@ -128,7 +128,7 @@ def _add_flow_options(fit) -> None:
 
 def _add_budget_and_recipe(fit) -> None:
     """`fit`'s training budget and optimizer arguments."""
-    from tfp_tnaf.runs import DECAYS
+    from tfp_tnaf.training import DECAYS
 
     fit.add_argument("--epochs", type=int,
                      help=f"epochs (default {DEFAULT_EPOCHS}; with --max-time, no limit)")
@@ -149,6 +149,7 @@ def _add_distill(sub) -> None:
     """The `distill` command and its arguments."""
     from tfp_tnaf import distillation
     from tfp_tnaf.models import FLOW_NAMES
+    from tfp_tnaf.training import DECAYS
     from tfp_tnaf.transforms import TRANSFORMS
 
     distill = sub.add_parser(
@@ -184,6 +185,9 @@ def _add_distill(sub) -> None:
     distill.add_argument("--forward-kl-samples", type=int,
                          default=distillation.FORWARD_KL_SAMPLES,
                          help="teacher samples the forward-KL term draws from")
+    distill.add_argument("--decay", default="constant", choices=DECAYS,
+                         help="learning-rate schedule of the steps: constant, or cosine, "
+                              "annealed to 0 over the budget (default constant)")
     distill.add_argument("--seed", type=int, default=0)
     distill.add_argument("--samples", type=int, default=2000, help="samples for the plots")
     distill.add_argument("--no-evaluate", action="store_true",
@@ -212,7 +216,8 @@ def _distill(args: argparse.Namespace) -> dict:
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
         global_clipnorm=args.global_clipnorm, warm_start_steps=args.warm_start_steps,
         warm_start_samples=args.warm_start_samples, forward_kl_weight=args.forward_kl_weight,
-        forward_kl_samples=args.forward_kl_samples, seed=args.seed, samples=args.samples,
+        forward_kl_samples=args.forward_kl_samples, decay=args.decay, seed=args.seed,
+        samples=args.samples,
         evaluate=not args.no_evaluate, data_dir=args.data_dir, verbose=args.verbose))
 
 

@@ -42,6 +42,7 @@ from tfp_tnaf.models import (
     resolved_options,
 )
 from tfp_tnaf.training import (
+    DECAYS,
     STEPS_PER_EXECUTION,
     BestWeights,
     DecayOverBudget,
@@ -62,9 +63,6 @@ tfb = tfp.bijectors
 
 class RunError(Exception):
     """A mistake in a run's configuration, its data or its folder (said without a traceback)."""
-
-
-DECAYS = ("constant", "cosine")  # FitConfig.decay
 
 
 @dataclasses.dataclass
@@ -523,6 +521,8 @@ class DistillConfig:
         samples first (see `tfp_tnaf.distillation.distill`).
       forward_kl_weight, forward_kl_samples: a forward-KL term in every step,
         on a pool of teacher samples (see `tfp_tnaf.distillation.distill`).
+      decay: the steps' learning rate, `"constant"` or `"cosine"` (annealed
+        to 0 over the budget; see `tfp_tnaf.distillation.distill`).
       seed: seeds the student's weights and samples.
       kl_samples: samples of the final KL estimate.
       samples: samples drawn for the plots.
@@ -544,6 +544,7 @@ class DistillConfig:
     warm_start_samples: int = distillation.WARM_START_SAMPLES
     forward_kl_weight: float = 0.0
     forward_kl_samples: int = distillation.FORWARD_KL_SAMPLES
+    decay: str = "constant"
     seed: int = 0
     kl_samples: int = 10_000
     samples: int = 2000
@@ -630,7 +631,8 @@ def _distil(teacher, student, config: DistillConfig, saved: dict) -> dict:
             warm_start_steps=config.warm_start_steps,
             warm_start_samples=config.warm_start_samples,
             forward_kl_weight=config.forward_kl_weight,
-            forward_kl_samples=config.forward_kl_samples, seed=config.seed)
+            forward_kl_samples=config.forward_kl_samples, decay=config.decay,
+            seed=config.seed)
     except ValueError as error:
         raise RunError(str(error)) from error
     kl, kl_stderr = distillation.kl_estimate(teacher, student, config.kl_samples,
@@ -664,6 +666,7 @@ def _report_distillation(metrics: dict, config: DistillConfig, echo) -> None:
          f"after {f'{warm} forward-KL and ' if warm else ''}{metrics['distill_steps']} "
          f"reverse-KL steps" + (f" with a forward-KL term of weight {config.forward_kl_weight:g}"
                                 if config.forward_kl_weight else "")
+         + (f", learning rate {config.decay}" if config.decay != "constant" else "")
          + f", {metrics['distill_seconds']:.1f} s")
     if "test_log_likelihood" in metrics:
         teacher = metrics.get("teacher_test_log_likelihood")

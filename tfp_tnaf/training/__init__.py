@@ -7,13 +7,19 @@ training-time budget and anneal the learning rate over it; weights go to disk
 with `tf.train.Checkpoint`.
 """
 
-from tfp_tnaf.training.callbacks import BestWeights, DecayOverBudget, TimeBudget
+from tfp_tnaf.training.callbacks import (
+    DECAYS,
+    BestWeights,
+    DecayOverBudget,
+    TimeBudget,
+    cosine_factor,
+)
 from tfp_tnaf.training.checkpoints import load_weights, save_weights
 from tfp_tnaf.training.evaluation import compiled_log_prob, mean_log_prob
 from tfp_tnaf.training.model import STEPS_PER_EXECUTION, FlowModel, single_bijector_kwargs
 from tfp_tnaf.training.resume import ResumableTraining
 from tfp_tnaf.training.steps import fit_steps
 
-__all__ = ["STEPS_PER_EXECUTION", "BestWeights", "DecayOverBudget", "FlowModel",
-           "ResumableTraining", "TimeBudget", "compiled_log_prob", "fit_steps",
+__all__ = ["DECAYS", "STEPS_PER_EXECUTION", "BestWeights", "DecayOverBudget", "FlowModel",
+           "ResumableTraining", "TimeBudget", "compiled_log_prob", "cosine_factor", "fit_steps",
            "load_weights", "mean_log_prob", "save_weights", "single_bijector_kwargs"]

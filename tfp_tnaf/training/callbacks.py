@@ -10,7 +10,11 @@ import time
 import numpy as np
 import tf_keras
 
-__all__ = ["BestWeights", "DecayOverBudget", "TimeBudget"]
+__all__ = ["DECAYS", "BestWeights", "DecayOverBudget", "TimeBudget", "cosine_factor"]
+
+# The learning-rate schedules of a run with a budget: "constant", or "cosine",
+# annealed to 0 over the budget (`DecayOverBudget`, `cosine_factor`).
+DECAYS = ("constant", "cosine")
 
 logger = logging.getLogger(__name__)
 
@@ -316,8 +320,7 @@ class DecayOverBudget(tf_keras.callbacks.Callback):
 
     def factor(self, seconds: float) -> float:
         """`lr(t) / lr_0` after `seconds` of training."""
-        progress = min(max(seconds / self.budget.budget, 0.0), 1.0)
-        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return cosine_factor(seconds / self.budget.budget, self.floor)
 
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate.assign(
@@ -331,6 +334,13 @@ class DecayOverBudget(tf_keras.callbacks.Callback):
     def set_state(self, state: dict) -> None:
         """Continues from `get_state()`'s result (after `on_train_begin`)."""
         self.initial_learning_rate = state["initial_learning_rate"]
+
+
+def cosine_factor(progress: float, floor: float = 0.0) -> float:
+    """The cosine schedule's `lr / lr_0` at `progress` (the budget's fraction
+    spent, clipped to [0, 1]): `floor + (1 - floor) (1 + cos(pi progress)) / 2`."""
+    progress = min(max(progress, 0.0), 1.0)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _positive(value) -> bool:

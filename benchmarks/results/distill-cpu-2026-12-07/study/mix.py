@@ -12,11 +12,15 @@ VARIANT from the same teacher for SECONDS, each from the same initial weights:
 - `mix:L`: every step minimises `KL(q || p) + L * mean(-log q(pool batch))`;
 - `mix:L:key=N,...`: the same with other integer `make_flow` options of the
   student, e.g. `mix:3:num_flows=4,transform_units=32` (added later, for the
-  deeper student of the results' last section).
+  deeper student of the results' last section);
+- `cos:L[:key=N,...]`: `mix:L` with the learning rate annealed to 0 over the
+  SECONDS by a cosine of the elapsed time (`DecayOverBudget`'s schedule;
+  added for `distill-cpu-2026-12-07b`).
 
 Prints the student's test log-likelihood and KL estimate per variant. The
 `mix` loop is what `distill(..., forward_kl_weight=L)` now does.
 """
+import math
 import sys
 import time
 
@@ -34,12 +38,14 @@ from tfp_tnaf.training import mean_log_prob
 tfb = tfp.bijectors
 
 
-def mixed(teacher, student, pool, weight: float, seconds: float, seed: int) -> int:
+def mixed(teacher, student, pool, weight: float, seconds: float, seed: int,
+          cosine: bool = False) -> int:
     """Steps of the reverse KL plus `weight` times the NLL of pool batches; steps taken."""
     opt = RECIPE.optimizer()
     student.sample(2, seed=[1, 1])
     variables = student.trainable_variables
     opt.build(variables)
+    rate = float(opt.learning_rate.numpy())
 
     @tf.function
     def step(key, x):
@@ -50,7 +56,9 @@ def mixed(teacher, student, pool, weight: float, seconds: float, seed: int) -> i
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
 
     rng, start, n = np.random.default_rng(seed), time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
+    while (elapsed := time.perf_counter() - start) < seconds:
+        if cosine:
+            opt.learning_rate.assign(rate * 0.5 * (1 + math.cos(math.pi * elapsed / seconds)))
         step(tf.constant([seed, n + 1]), tf.constant(pool[rng.integers(0, len(pool), 256)]))
         n += 1
     return n
@@ -71,8 +79,8 @@ def main(dataset: str, seed: int, seconds: float, variants: list[str]) -> None:
                    } if len(value) > 1 else {}
         student = make_distribution(tfb.Invert(make_flow("naf", d, **options)), d)
         start = time.perf_counter()
-        if kind == "mix":
-            steps = mixed(teacher, student, pool, float(value[0]), seconds, seed)
+        if kind in ("mix", "cos"):
+            steps = mixed(teacher, student, pool, float(value[0]), seconds, seed, kind == "cos")
         else:
             steps = distill(teacher, student, max_time=seconds, seed=seed,
                             warm_start_steps=int(value[0]) if kind == "warm" else 0,
