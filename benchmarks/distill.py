@@ -46,7 +46,7 @@ import tf_keras
 
 from benchmarks.common import markdown_table, time_call
 from benchmarks.run import load_dataset
-from tfp_tnaf.distillation import RECIPE, distill, kl_estimate
+from tfp_tnaf.distillation import FORWARD_KL_SAMPLES, RECIPE, distill, kl_estimate
 from tfp_tnaf.models import FLOWS, count_parameters, make_distribution, make_flow
 from tfp_tnaf.training import DECAYS, BestWeights, FlowModel, TimeBudget, mean_log_prob
 
@@ -118,9 +118,12 @@ def distil_student(teacher, splits, student: tuple, seconds: float, args) -> dic
     result = distill(teacher, distribution, max_time=seconds, batch_size=256, seed=args.seed,
                      warm_start_steps=args.warm_start_steps if warm else 0,
                      warm_start_samples=args.warm_start_samples, record_every=100,
-                     forward_kl_weight=args.forward_kl_weight, decay=args.decay)
+                     forward_kl_weight=args.forward_kl_weight,
+                     forward_kl_samples=args.forward_kl_samples, decay=args.decay)
     if args.forward_kl_weight:
         label += f", forward KL x {args.forward_kl_weight:g}"
+        if args.forward_kl_samples != FORWARD_KL_SAMPLES:
+            label += f" on {args.forward_kl_samples:,} samples"
     if args.decay != "constant":
         label += f", {args.decay} learning rate"
     kl, kl_stderr = kl_estimate(teacher, distribution, 10_000, seed=args.seed + 1)
@@ -194,6 +197,8 @@ def _arguments(argv):
     parser.add_argument("--forward-kl-weight", type=float, default=0.0,
                         help="every student's forward-KL term (`distill`'s "
                              "`forward_kl_weight`; default 0: the reverse KL alone)")
+    parser.add_argument("--forward-kl-samples", type=int, default=FORWARD_KL_SAMPLES,
+                        help="the teacher samples of the forward-KL term's pool")
     parser.add_argument("--decay", choices=DECAYS, default="constant",
                         help="every student's learning-rate schedule (`distill`'s `decay`)")
     parser.add_argument("--bsds300-train", type=int, default=100_000)

@@ -26,8 +26,16 @@ def teacher(tmp_path_factory):
     return out
 
 
-def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path, capsys):
+def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path, capsys,
+                                                              monkeypatch):
     out = tmp_path / "student"
+    given, distill = {}, distillation.distill
+
+    def passing(*args, **kwargs):  # the options the command hands the library
+        given.update(kwargs)
+        return distill(*args, **kwargs)
+
+    monkeypatch.setattr(distillation, "distill", passing)
     output = main(capsys, "distill", "--run", str(teacher), "--out", str(out), "--student",
                   "maf", "--num-flows", "2", "--hidden-units", "16", "--steps", "150",
                   "--samples", "200", "--forward-kl-weight", "0.5", "--forward-kl-samples",
@@ -41,7 +49,8 @@ def test_distill_writes_a_run_that_sample_and_evaluate_accept(teacher, tmp_path,
     assert (config["distill"]["forward_kl_weight"], config["distill"]["forward_kl_samples"]) == (
         0.5, 500)
     assert "forward-KL term of weight 0.5, learning rate cosine" in output
-    assert config["distill"]["decay"] == "cosine"
+    assert config["distill"]["decay"] == "cosine" and given["decay"] == "cosine"
+    assert (given["forward_kl_weight"], given["steps"]) == (0.5, 150)
     # The reverse KL's own step, not the student flow's recipe (MAF's: 1e-3, unclipped).
     assert (config["learning_rate"], config["global_clipnorm"]) == (
         distillation.RECIPE.learning_rate, distillation.RECIPE.global_clipnorm)
@@ -75,3 +84,11 @@ def test_distill_refuses_bad_runs(teacher, tmp_path, capsys):
     assert "not a run folder" in error("--run", str(tmp_path), "--out", str(tmp_path / "s"))
     assert "must not be its teacher" in error("--run", str(teacher), "--out", str(teacher))
     assert "invalid choice" in error("--run", str(teacher), "--out", "x", "--student", "glow")
+    assert "invalid choice" in error("--run", str(teacher), "--out", "x", "--decay", "linear")
+
+
+def test_a_bad_decay_is_refused_before_the_folder_is_touched(teacher, tmp_path):
+    out = tmp_path / "student"
+    with pytest.raises(runs.RunError, match="decay must be one of constant, cosine; got 'lin'"):
+        runs.distill(runs.DistillConfig(run=str(teacher), out=str(out), decay="lin", steps=1))
+    assert not out.exists()

@@ -165,24 +165,61 @@ def test_the_forward_kl_term_covers_the_modes_the_reverse_kl_drops():
     assert scales[0.0] < 0.8 and scales[10.0] > 2.5, scales
 
 
-def test_a_cosine_decay_anneals_the_rate_over_the_steps_and_the_seconds():
-    # Before each step the rate is its initial value times (1 + cos(pi p)) / 2,
-    # p the budget's fraction spent: the last of 10 steps runs at p = 0.9; the
-    # last step of a 2-s budget near its end (a step of this student takes
-    # milliseconds); "constant" leaves the rate alone.
-    teacher = gaussian([1.0, -2.0], [0.5, 2.0])
-    rates = {}
-    for decay, budget in (("constant", dict(steps=10)), ("cosine", dict(steps=10)),
-                          ("cosine", dict(max_time=2.0))):
-        tf_keras.utils.set_random_seed(7)
-        optimizer = tf_keras.optimizers.Adam(0.01)
-        result = distill(teacher, iaf(2), batch_size=16, optimizer=optimizer, decay=decay,
-                         **budget)
-        rates[decay, next(iter(budget))] = float(optimizer.learning_rate.numpy())
-        assert result.skipped_steps == 0
-    assert rates["constant", "steps"] == pytest.approx(0.01)
-    assert rates["cosine", "steps"] == pytest.approx(0.01 * 0.5 * (1 + np.cos(0.9 * np.pi)))
-    assert 0 <= rates["cosine", "max_time"] < 1e-3 * 0.01
+class _Clock:
+    """A `time` module whose `perf_counter` moves `tick` seconds per reading."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def _rates_per_step(monkeypatch, decay: str, **budget) -> tuple[list[float], float]:
+    """The learning rate in force at each step of a `distill` call (recorded as its
+    schedule sets it), and the optimizer's rate afterwards; time from a `_Clock`."""
+    monkeypatch.setattr(distillation, "time", _Clock(0.01))
+    rates, schedule = [], distillation._schedule
+
+    def recording(optimizer, *args):
+        set_rate = schedule(optimizer, *args)
+
+        def record(done):
+            set_rate(done)
+            rates.append(float(optimizer.learning_rate.numpy()))
+        return record
+
+    monkeypatch.setattr(distillation, "_schedule", recording)
+    tf_keras.utils.set_random_seed(7)
+    optimizer = tf_keras.optimizers.Adam(0.01)
+    distill(gaussian([1.0, -2.0], [0.5, 2.0]), iaf(2), batch_size=16, optimizer=optimizer,
+            decay=decay, **budget)
+    return rates, float(optimizer.learning_rate.numpy())
+
+
+def cosine(progress):  # the schedule, written out
+    return 0.01 * 0.5 * (1 + np.cos(np.pi * np.asarray(progress)))
+
+
+def test_a_cosine_decay_anneals_the_rate_over_the_steps(monkeypatch):
+    # Before step k of 10 the rate is lr_0 (1 + cos(pi k / 10)) / 2; afterwards
+    # the optimizer has its own rate back. "constant" leaves the rate alone.
+    rates, after = _rates_per_step(monkeypatch, "cosine", steps=10, max_time=1e6)
+    np.testing.assert_allclose(rates, cosine(np.arange(10) / 10), rtol=1e-6)
+    assert after == pytest.approx(0.01)
+    rates, _ = _rates_per_step(monkeypatch, "constant", steps=10)
+    np.testing.assert_allclose(rates, 0.01, rtol=1e-6)
+
+
+def test_a_cosine_decay_follows_the_clock_when_it_is_further_along(monkeypatch):
+    # A clock of 0.01 s per reading and a 1-s budget: the steps run out of time
+    # long before 10,000 steps, and each rate is the schedule at a time between
+    # the budget's start and its end, falling to near 0 by the last step.
+    rates, after = _rates_per_step(monkeypatch, "cosine", steps=10_000, max_time=1.0)
+    assert 10 < len(rates) < 100
+    assert rates[0] == pytest.approx(0.01, rel=1e-2) and np.all(np.diff(rates) < 0)
+    assert 0 <= rates[-1] < cosine(0.9) and after == pytest.approx(0.01)
 
 
 def test_distillation_needs_a_budget_and_a_trainable_student():

@@ -367,9 +367,8 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
         `"cosine"`, annealed to 0 over what is left of the budget when they
         begin (by the steps done or the seconds spent, whichever is further
         along: `tfp_tnaf.training.cosine_factor`), as `tfp-tnaf fit --decay
-        cosine` anneals training. On SIGGRAPH, with the forward-KL term, it
-        ended 0.018 and 0.001 nats above a constant rate after 600 s (two
-        teachers): no cure for the students' last tenth of a nat there.
+        cosine` anneals training. The optimizer's rate is put back when
+        `distill` returns, so a second call starts where the first did.
       seed: seeds the samples and the warm start.
       record_every: steps between records of `history`.
       teacher_kwargs, student_kwargs: map a context batch to `bijector_kwargs`
@@ -409,9 +408,12 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
                             _POOL_STREAM, deadline) if forward_kl_weight else None
     step = _reverse_kl_step(teacher, student, optimizer, batch_size, teacher_kwargs,
                             student_kwargs, forward_kl_weight)
-    schedule = _schedule(optimizer, decay, steps, deadline)
-    _run_steps(step, result, start, steps, max_time, _batches(batch_size, context, pool),
-               seed, record_every, schedule)
+    rate = optimizer.learning_rate.numpy()
+    try:
+        _run_steps(step, result, start, steps, max_time, _batches(batch_size, context, pool),
+                   seed, record_every, _schedule(optimizer, decay, steps, deadline))
+    finally:
+        optimizer.learning_rate.assign(rate)
     result.seconds = time.perf_counter() - start
     return result
 

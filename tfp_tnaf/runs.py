@@ -178,6 +178,12 @@ def _build(config: dict):
     return make_distribution(flow, config["event_size"])
 
 
+def _check_decay(decay: str) -> None:
+    """RunError unless `decay` is a schedule of `DECAYS`."""
+    if decay not in DECAYS:
+        raise RunError(f"decay must be one of {', '.join(DECAYS)}; got {decay!r}")
+
+
 def _check_training(config: FitConfig) -> FitConfig:
     """`config` with `steps_per_execution` a Python `int`; RunError unless it is
     a positive integer, `decay` a schedule of `DECAYS` and `max_time` a
@@ -188,8 +194,7 @@ def _check_training(config: FitConfig) -> FitConfig:
         raise RunError(str(error)) from error
     config = dataclasses.replace(config, steps_per_execution=steps)
     max_time = config.max_time
-    if config.decay not in DECAYS:
-        raise RunError(f"decay must be one of {', '.join(DECAYS)}; got {config.decay!r}")
+    _check_decay(config.decay)
     if max_time is None:
         if config.decay != "constant":
             raise RunError(f"decay {config.decay!r} anneals over max_time: give max_time")
@@ -568,6 +573,7 @@ def _student_config(config: DistillConfig, teacher: dict) -> dict:
         raise RunError("the student's run folder must not be its teacher's")
     if teacher.get("invert"):
         raise RunError(f"{config.run!r} holds a distilled student; distil from a fitted run")
+    _check_decay(config.decay)
     options = dict(config.options)
     if config.student == "maf":  # batch statistics of its own samples would move the density
         options.setdefault("batch_norm", False)
