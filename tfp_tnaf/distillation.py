@@ -408,25 +408,25 @@ def distill(teacher: tfd.Distribution, student: tfd.TransformedDistribution, *,
                             _POOL_STREAM, deadline) if forward_kl_weight else None
     step = _reverse_kl_step(teacher, student, optimizer, batch_size, teacher_kwargs,
                             student_kwargs, forward_kl_weight)
-    rate = optimizer.learning_rate.numpy()
+    rate = float(optimizer.learning_rate.numpy())
     try:
         _run_steps(step, result, start, steps, max_time, _batches(batch_size, context, pool),
-                   seed, record_every, _schedule(optimizer, decay, steps, deadline))
+                   seed, record_every, _schedule(optimizer, rate, decay, steps, deadline))
     finally:
         optimizer.learning_rate.assign(rate)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _schedule(optimizer, decay: str, steps: int | None,
+def _schedule(optimizer, rate: float, decay: str, steps: int | None,
               deadline: float | None) -> Callable[[int], None]:
     """`set_rate(steps_done)`, called before each reverse-KL step: nothing for
-    `"constant"`; for `"cosine"`, the optimizer's learning rate at its
-    initial value times `cosine_factor` of the budget's fraction spent since
+    `"constant"`; for `"cosine"`, the optimizer's learning rate at `rate` (its
+    initial value) times `cosine_factor` of the budget's fraction spent since
     now (by steps or by seconds, whichever is further along)."""
     if decay == "constant":
         return lambda done: None
-    rate, begin = float(optimizer.learning_rate.numpy()), time.perf_counter()
+    begin = time.perf_counter()
 
     def set_rate(done: int) -> None:
         progress = 0.0 if steps is None else done / steps

@@ -20,7 +20,6 @@ VARIANT from the same teacher for SECONDS, each from the same initial weights:
 Prints the student's test log-likelihood and KL estimate per variant. The
 `mix` loop is what `distill(..., forward_kl_weight=L)` now does.
 """
-import math
 import sys
 import time
 
@@ -33,7 +32,7 @@ from benchmarks.distill import train_teacher
 from benchmarks.run import load_dataset
 from tfp_tnaf.distillation import RECIPE, distill, kl_estimate
 from tfp_tnaf.models import make_distribution, make_flow
-from tfp_tnaf.training import mean_log_prob
+from tfp_tnaf.training import cosine_factor, mean_log_prob
 
 tfb = tfp.bijectors
 
@@ -58,7 +57,7 @@ def mixed(teacher, student, pool, weight: float, seconds: float, seed: int,
     rng, start, n = np.random.default_rng(seed), time.perf_counter(), 0
     while (elapsed := time.perf_counter() - start) < seconds:
         if cosine:
-            opt.learning_rate.assign(rate * 0.5 * (1 + math.cos(math.pi * elapsed / seconds)))
+            opt.learning_rate.assign(rate * cosine_factor(elapsed / seconds))
         step(tf.constant([seed, n + 1]), tf.constant(pool[rng.integers(0, len(pool), 256)]))
         n += 1
     return n
